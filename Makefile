@@ -1,0 +1,44 @@
+# Thin wrapper: install missing Debian packages, configure with CMake, build, serve or test.
+# `make run [MODE=threaded]`, `make test`. Everything real lives in CMakeLists.txt.
+
+MODE   ?= evented
+LISTEN ?= 127.0.0.1:8080
+JOBS   ?= $(shell nproc)
+
+BUILD_PKGS := gcc make cmake pkg-config libevent-dev node-llhttp libinih-dev
+TEST_PKGS  := $(BUILD_PKGS) libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev curl
+
+CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOB_WERROR=ON
+
+.PHONY: all build run test test-release test-asan deps-build deps-test clean
+
+all: build
+
+deps-build:
+	@./.ci/install-deps $(BUILD_PKGS)
+
+deps-test:
+	@./.ci/install-deps $(TEST_PKGS)
+
+build: deps-build
+	cmake -S . -B build $(CMAKE_FLAGS) -DIOB_TESTS=OFF
+	cmake --build build -j$(JOBS) --target iobound
+
+run: build
+	./build/iobound --mode $(MODE) --listen $(LISTEN)
+
+# Every test, twice: a normal build, then ASan+UBSan over the same tests.
+test: deps-test test-release test-asan
+
+test-release:
+	cmake -S . -B build $(CMAKE_FLAGS) -DIOB_TESTS=ON
+	cmake --build build -j$(JOBS)
+	cd build && ctest --output-on-failure -j$(JOBS)
+
+test-asan:
+	cmake -S . -B build-asan $(CMAKE_FLAGS) -DIOB_TESTS=ON -DIOB_SANITIZE=address,undefined
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ctest --output-on-failure -j$(JOBS)
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,92 @@
+/* The configuration as plain data: one nested struct per INI section, every key with a default
+ * (config/schema.c is the one table of keys, types, bounds and help). Built once on the main
+ * thread before any other starts, then read-only. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/base/log.h"
+
+enum iob_mode {
+    IOB_MODE_EVENTED,
+    IOB_MODE_THREADED,
+};
+
+#define IOB_CONFIG_STR_MAX 512
+
+struct iob_config {
+    struct {
+        enum iob_mode mode;
+        char listen[IOB_CONFIG_STR_MAX]; /* HOST:PORT or [IPv6]:PORT */
+        uint32_t backlog;
+        uint32_t max_connections;
+    } server;
+    struct {
+        uint32_t max_header_bytes;
+        uint32_t max_body_bytes;
+        uint32_t max_sleep_ms;
+        uint32_t max_cpu_ms;
+        uint32_t max_gather_tasks;
+        uint32_t header_timeout_ms;
+        uint32_t idle_timeout_ms;
+    } limits;
+    struct {
+        uint32_t stack_size_kb;
+    } threaded;
+    struct {
+        char access_log[IOB_CONFIG_STR_MAX]; /* "-" stdout, a path, or "off" */
+        char error_log[IOB_CONFIG_STR_MAX];  /* "-" stderr or a path */
+        enum iob_log_level level;
+    } log;
+    struct {
+        bool daemonize;
+        char pid_file[IOB_CONFIG_STR_MAX]; /* "" when unset */
+        uint32_t shutdown_grace_ms;
+    } process;
+};
+
+/* Collected diagnostics: every error (and warning) is kept, one line each, so a bad file is
+ * reported whole rather than stopping at the first problem. */
+struct iob_diag {
+    char text[8192]; /* lines, each ending in '\n'; truncated with "...\n" when full */
+    size_t len;
+    unsigned errors;
+    unsigned warnings;
+};
+
+void iob_diag_init(struct iob_diag *d);
+/* Appends one line to d->text and counts it as an error (or a warning). */
+void iob_diag_error(struct iob_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void iob_diag_warn(struct iob_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Fills every key with its default. */
+void iob_config_defaults(struct iob_config *cfg);
+
+/* Sets one key from text. origin names where the value came from, as it must appear at the start
+ * of an error line: "iobound.ini:3", "IOBOUND_SERVER_MODE", "--set". Returns 0 or -EINVAL with a
+ * line in d such as
+ *   iobound.ini:3: [server] mode: got "async"; allowed: evented, threaded
+ * Unknown sections and keys are errors too. */
+int iob_config_set(struct iob_config *cfg, const char *origin, const char *section,
+                   const char *key, const char *value, struct iob_diag *d);
+
+/* Loads an INI file over cfg (config/load.c). Returns 0, or -EINVAL when any line was bad (all
+ * are reported in d), or a negative errno when the file cannot be read (named in d). */
+int iob_config_load_file(struct iob_config *cfg, const char *path, struct iob_diag *d);
+
+/* Applies every IOBOUND_<SECTION>_<KEY> variable of envp (config/overlay.c); an IOBOUND_ variable
+ * that names no key is an error. Returns 0 or -EINVAL. */
+int iob_config_overlay_env(struct iob_config *cfg, char *const *envp, struct iob_diag *d);
+/* Applies one --set SECTION.KEY=VALUE. Returns 0 or -EINVAL. */
+int iob_config_overlay_set(struct iob_config *cfg, const char *assignment, struct iob_diag *d);
+
+/* Checks rules between keys (daemonize needs pid_file and file logs; shutdown_grace_ms below
+ * max_sleep_ms warns). Returns 0 or -EINVAL. */
+int iob_config_validate(const struct iob_config *cfg, struct iob_diag *d);
+
+/* Writes the effective configuration as a valid INI file, every key, for --check-config. */
+void iob_config_dump(const struct iob_config *cfg, int fd);
+
+/* "evented" / "threaded". */
+const char *iob_mode_name(enum iob_mode mode);

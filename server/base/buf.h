@@ -1,0 +1,29 @@
+/* A growable byte buffer with a hard cap. Leaf utility: knows nothing of HTTP or engines.
+ * Not thread-safe; each buffer has one owner. */
+#pragma once
+#include <stdarg.h>
+#include <stddef.h>
+
+struct iob_buf {
+    char *data;       /* NULL until the first append */
+    size_t len;       /* bytes in use */
+    size_t alloc;     /* bytes allocated */
+    size_t max_bytes; /* appending past this fails with -E2BIG */
+};
+
+/* Starts an empty buffer that may grow to max_bytes. Allocates nothing. */
+void iob_buf_init(struct iob_buf *b, size_t max_bytes);
+/* Frees the memory; the buffer is empty and may be reused. Accepts a zeroed buffer. */
+void iob_buf_fini(struct iob_buf *b);
+/* Forgets the contents but keeps the memory for the next use. */
+void iob_buf_reset(struct iob_buf *b);
+/* Appends n bytes. Returns 0, -E2BIG past max_bytes (nothing appended) or -ENOMEM. */
+int iob_buf_append(struct iob_buf *b, const void *p, size_t n);
+/* Appends a NUL-terminated string; same returns as iob_buf_append(). */
+int iob_buf_puts(struct iob_buf *b, const char *s);
+/* Appends printf output; same returns as iob_buf_append(). */
+int iob_buf_printf(struct iob_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int iob_buf_vprintf(struct iob_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+/* Drops the first n bytes (n <= len), moving the rest to the front. */
+void iob_buf_consume(struct iob_buf *b, size_t n);
