@@ -42,3 +42,18 @@ test-asan:
 
 clean:
 	rm -rf build build-asan build-tsan
+
+# The deployment files (Dockerfile, compose, k8s manifests, systemd unit) checked with podman.
+# Minutes when cold, so not part of `make test`. See tests/docker-test.sh.
+.PHONY: docker-test
+docker-test:
+	./tests/docker-test.sh
+
+# `make bench [QUICK=1]`: both modes against nginx, Go, aiohttp and ThreadingHTTPServer in
+# one run; results in bench/results/<date>/. Never part of `make test`.
+BENCH_PKGS := $(BUILD_PKGS) wrk gnuplot-nox nginx libnginx-mod-http-echo golang-go python3-aiohttp
+
+.PHONY: bench
+bench:
+	@./.ci/install-deps $(BENCH_PKGS)
+	/usr/bin/python3 bench/run.py $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)

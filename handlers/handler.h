@@ -57,6 +57,9 @@ struct iob_env {
 struct iob_response {
     int status;
     const char *content_type; /* static string; NULL for no Content-Type */
+    /* 0: content_type is NUL-terminated. Otherwise its length, for a value that is a view into
+     * the request (POST /echo), valid until the response is written. */
+    size_t content_type_len;
     struct iob_buf *body;
 };
 
@@ -81,12 +84,12 @@ typedef void iob_work_fn(struct iob_plan *plan);
 
 struct iob_plan {
     enum iob_step step;
-    uint64_t ms;             /* SLEEP, CPU */
-    struct iob_task *tasks;  /* GATHER: allocated by iob_plan_tasks(), freed by iob_plan_fini() */
+    uint64_t ms;            /* SLEEP, CPU */
+    struct iob_task *tasks; /* GATHER: allocated by iob_plan_tasks(), freed by iob_plan_fini() */
     size_t n_tasks;
-    iob_work_fn *work;       /* CPU */
-    uint64_t started_ns;     /* monotonic; set when the step starts */
-    uint64_t ended_ns;       /* monotonic; set by the engine when the step is done */
+    iob_work_fn *work;   /* CPU */
+    uint64_t started_ns; /* monotonic; set when the step starts */
+    uint64_t ended_ns;   /* monotonic; set by the engine when the step is done */
     unsigned char scratch[IOB_PLAN_SCRATCH_BYTES]; /* the handler's own state (e.g. a digest) */
 };
 
@@ -102,11 +105,15 @@ typedef enum iob_step iob_plan_fn(const struct iob_request *req, const struct io
 typedef void iob_finish_fn(const struct iob_request *req, const struct iob_env *env,
                            const struct iob_plan *plan, struct iob_response *res);
 
-/* Sets a JSON error response {"error":"<msg>"} with the status. Returns IOB_STEP_NONE so that
- * plan() can `return iob_handler_error(...)`. */
+/* Sets a JSON error response {"error":"<msg>"} with the status, replacing any body written so
+ * far. Returns IOB_STEP_NONE so that plan() can `return iob_handler_error(...)`. */
 enum iob_step iob_handler_error(struct iob_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Milliseconds between two monotonic nanosecond times, for the elapsed_ms fields. */
+/* Ends a handler that appended its body with result rc: rc == 0 answers 200 with the content
+ * type; otherwise the body is replaced by a JSON 500 naming the failure (e.g. -E2BIG: the body
+ * outgrew the connection's cap). */
+void iob_handler_reply(struct iob_response *res, int rc, const char *content_type);
+/* Nanoseconds the step took (engine-written monotonic times), for the elapsed_ms fields. */
 static inline uint64_t iob_plan_elapsed_ns(const struct iob_plan *plan)
 {
     return plan->ended_ns - plan->started_ns;

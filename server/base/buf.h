@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 struct iob_buf {
-    char *data;       /* NULL until the first append */
+    char *data;       /* NULL until the first append; then data[len] is always '\0' */
     size_t len;       /* bytes in use */
     size_t alloc;     /* bytes allocated */
     size_t max_bytes; /* appending past this fails with -E2BIG */

@@ -1,0 +1,396 @@
+/* The key table and the typed setters every source of configuration goes through (defaults,
+ * file, environment, flags), plus the diagnostics they report into and the checks between keys.
+ * Knows nothing of where a value came from beyond the origin text. Main thread. */
+#include "config/schema.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/base/log.h"
+#include "server/base/strnum.h"
+
+/* Enum keys are stored through an int; both enums must be int-sized for that. */
+_Static_assert(sizeof(enum iob_mode) == sizeof(int), "enum iob_mode is stored as an int");
+_Static_assert(sizeof(enum iob_log_level) == sizeof(int), "enum iob_log_level is stored as an int");
+
+static const char *const mode_names[] = {
+    [IOB_MODE_EVENTED] = "evented",
+    [IOB_MODE_THREADED] = "threaded",
+};
+
+const char *iob_mode_name(enum iob_mode mode)
+{
+    if ((unsigned)mode >= sizeof mode_names / sizeof mode_names[0])
+        return "?";
+    return mode_names[mode];
+}
+
+static const char *mode_name(int value)
+{
+    return iob_mode_name((enum iob_mode)value);
+}
+
+/* The level names live in log.c, so the parser of a log line and of a config value agree. */
+static const char *level_name(int value)
+{
+    return iob_log_level_name((enum iob_log_level)value);
+}
+
+/* Names the section and the field together, so a key's text and its struct member cannot drift. */
+#define AT(sec, key) .section = #sec, .name = #key, .offset = offsetof(struct iob_config, sec.key)
+
+/* Bounds: each floor is the least that still works, each ceiling the most that is still a sane
+ * single-host setting; uint32_t holds them all. */
+static const struct iob_key keys[] = {
+    {AT(server, mode), IOB_KEY_ENUM, "evented", .enum_name = mode_name,
+     .enum_count = sizeof mode_names / sizeof mode_names[0],
+     .help = "one event-loop thread, or one thread per connection"},
+    {AT(server, listen), IOB_KEY_LISTEN, "127.0.0.1:8080",
+     .help = "HOST:PORT, [IPv6]:PORT; port 0 binds an ephemeral port"},
+    {AT(server, backlog), IOB_KEY_UINT, "1024", 1, 65535,
+     .help = "connections waiting to be accepted"},
+    {AT(server, max_connections), IOB_KEY_UINT, "10000", 1, 1000000,
+     .help = "beyond it: 503 + Retry-After, then close"},
+
+    {AT(limits, max_header_bytes), IOB_KEY_UINT, "8192", 256, 1048576,
+     .help = "request line + headers; beyond: 431 (URI alone: 414)"},
+    {AT(limits, max_body_bytes), IOB_KEY_UINT, "1048576", 0, 1073741824, .help = "beyond: 413"},
+    {AT(limits, max_sleep_ms), IOB_KEY_UINT, "30000", 0, 3600000,
+     .help = "also the longest single wait in /gather"},
+    {AT(limits, max_cpu_ms), IOB_KEY_UINT, "10000", 0, 600000, .help = "longest /cpu burn"},
+    {AT(limits, max_gather_tasks), IOB_KEY_UINT, "64", 1, 1024, .help = "waits in one /gather"},
+    {AT(limits, header_timeout_ms), IOB_KEY_UINT, "10000", 1, 3600000,
+     .help = "headers not complete in time: 408, close"},
+    {AT(limits, idle_timeout_ms), IOB_KEY_UINT, "5000", 1, 3600000,
+     .help = "keep-alive idle or body stalled this long: close"},
+
+    /* PTHREAD_STACK_MIN is 16 KiB, but libc calls in a handler need more; 64 KiB is safe. */
+    {AT(threaded, stack_size_kb), IOB_KEY_UINT, "256", 64, 65536,
+     .help = "per connection and gather thread"},
+
+    {AT(log, access_log), IOB_KEY_STRING, "-", 1,
+     .help = "- (stdout) | path | off; Common Log Format + duration"},
+    {AT(log, error_log), IOB_KEY_STRING, "-", 1, .help = "- (stderr) | path"},
+    {AT(log, level), IOB_KEY_ENUM, "info", .enum_name = level_name, .enum_count = IOB_LOG_DEBUG + 1,
+     .help = "least severe level logged"},
+
+    {AT(process, daemonize), IOB_KEY_BOOL, "false",
+     .help = "detach; needs pid_file and both logs in files"},
+    {AT(process, pid_file), IOB_KEY_STRING, "", 0, .help = "required when daemonize = true"},
+    {AT(process, shutdown_grace_ms), IOB_KEY_UINT, "30000", 0, 3600000,
+     .help = "drain at SIGTERM; >= max_sleep_ms, or a warning"},
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* Config text (paths, the address) stays short enough that "key = value" fits one inih line. */
+#define TEXT_MAX_BYTES 180
+_Static_assert(TEXT_MAX_BYTES < IOB_CONFIG_STR_MAX, "config strings are char[IOB_CONFIG_STR_MAX]");
+
+const struct iob_key *iob_schema_keys(size_t *n)
+{
+    *n = NKEYS;
+    return keys;
+}
+
+static const struct {
+    const char *name;
+    bool value;
+} bool_names[] = {
+    {"true", true}, {"false", false}, {"yes", true}, {"no", false},
+    {"on", true},   {"off", false},   {"1", true},   {"0", false},
+};
+
+/* Appends to out[0..outlen) at *pos, keeping it NUL-terminated and never overrunning. */
+static void append(char *out, size_t outlen, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append(char *out, size_t outlen, size_t *pos, const char *fmt, ...)
+{
+    if (*pos >= outlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *pos, outlen - *pos, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *pos += (size_t)n < outlen - *pos ? (size_t)n : outlen - *pos - 1;
+}
+
+void iob_schema_allowed(const struct iob_key *k, char *out, size_t outlen)
+{
+    size_t pos = 0;
+    out[0] = '\0';
+    switch (k->type) {
+    case IOB_KEY_UINT:
+        append(out, outlen, &pos, "integer %u..%u", k->min, k->max);
+        break;
+    case IOB_KEY_ENUM:
+        for (int i = 0; i < k->enum_count; i++)
+            append(out, outlen, &pos, "%s%s", i ? ", " : "", k->enum_name(i));
+        break;
+    case IOB_KEY_BOOL:
+        for (size_t i = 0; i < sizeof bool_names / sizeof bool_names[0]; i++)
+            append(out, outlen, &pos, "%s%s", i ? ", " : "", bool_names[i].name);
+        break;
+    case IOB_KEY_STRING:
+        append(out, outlen, &pos,
+               "text of %u..%d bytes, without ';', control characters or surrounding blanks",
+               k->min, TEXT_MAX_BYTES);
+        break;
+    case IOB_KEY_LISTEN:
+        append(out, outlen, &pos, "HOST:PORT or [IPv6]:PORT, port 0..65535");
+        break;
+    }
+}
+
+void iob_schema_format(const struct iob_config *cfg, const struct iob_key *k, char *out,
+                       size_t outlen)
+{
+    const char *field = (const char *)cfg + k->offset;
+    uint32_t u;
+    int e;
+    bool b;
+    switch (k->type) {
+    case IOB_KEY_UINT:
+        memcpy(&u, field, sizeof u);
+        snprintf(out, outlen, "%u", u);
+        break;
+    case IOB_KEY_ENUM:
+        memcpy(&e, field, sizeof e);
+        snprintf(out, outlen, "%s", k->enum_name(e));
+        break;
+    case IOB_KEY_BOOL:
+        memcpy(&b, field, sizeof b);
+        snprintf(out, outlen, "%s", b ? "true" : "false");
+        break;
+    case IOB_KEY_STRING:
+    case IOB_KEY_LISTEN:
+        snprintf(out, outlen, "%s", field);
+        break;
+    }
+}
+
+/* Strings must survive a round trip through an INI file (--check-config output re-loads to the
+ * same configuration): inih strips surrounding blanks, cuts at " ;" and reads lines of at most
+ * 200 bytes, so "key = value" must fit in that (TEXT_MAX_BYTES). */
+static bool is_ini_text(const char *s, size_t min)
+{
+    size_t len = strlen(s);
+    if (len < min || len > TEXT_MAX_BYTES)
+        return false;
+    if (len > 0 && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[len - 1])))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (iscntrl((unsigned char)*p) || *p == ';')
+            return false;
+    return true;
+}
+
+static bool is_host_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_';
+}
+
+static bool is_ipv6_char(char c)
+{
+    return isxdigit((unsigned char)c) || c == ':' || c == '.';
+}
+
+/* Only the shape: listen.c resolves and binds; no DNS here. */
+static bool is_listen(const char *s)
+{
+    const char *host = s, *host_end, *port;
+    bool (*is_ok)(char) = is_host_char;
+    if (s[0] == '[') {
+        host = s + 1;
+        host_end = strchr(host, ']');
+        if (host_end == NULL || host_end[1] != ':')
+            return false;
+        port = host_end + 2;
+        is_ok = is_ipv6_char;
+    } else {
+        host_end = strchr(s, ':');
+        if (host_end == NULL)
+            return false;
+        port = host_end + 1;
+    }
+    if (host_end == host || !is_ini_text(s, 1))
+        return false;
+    for (const char *p = host; p < host_end; p++)
+        if (!is_ok(*p))
+            return false;
+    uint64_t v;
+    return iob_strnum_u64(port, strlen(port), 65535, &v) == 0;
+}
+
+/* Parses value for k into cfg. Returns 0 or -EINVAL, leaving cfg unchanged on error. */
+static int store(struct iob_config *cfg, const struct iob_key *k, const char *value)
+{
+    char *field = (char *)cfg + k->offset;
+    switch (k->type) {
+    case IOB_KEY_UINT: {
+        uint64_t v;
+        if (iob_strnum_u64(value, strlen(value), k->max, &v) != 0 || v < k->min)
+            return -EINVAL;
+        uint32_t u = (uint32_t)v;
+        memcpy(field, &u, sizeof u);
+        return 0;
+    }
+    case IOB_KEY_ENUM:
+        for (int i = 0; i < k->enum_count; i++) {
+            if (strcmp(value, k->enum_name(i)) == 0) {
+                memcpy(field, &i, sizeof i);
+                return 0;
+            }
+        }
+        return -EINVAL;
+    case IOB_KEY_BOOL:
+        for (size_t i = 0; i < sizeof bool_names / sizeof bool_names[0]; i++) {
+            if (strcmp(value, bool_names[i].name) == 0) {
+                memcpy(field, &bool_names[i].value, sizeof(bool));
+                return 0;
+            }
+        }
+        return -EINVAL;
+    case IOB_KEY_STRING:
+    case IOB_KEY_LISTEN:
+        if (k->type == IOB_KEY_LISTEN ? !is_listen(value) : !is_ini_text(value, k->min))
+            return -EINVAL;
+        /* Zero the tail so two configs with the same values compare equal byte for byte. */
+        memset(field, 0, IOB_CONFIG_STR_MAX);
+        memcpy(field, value, strlen(value));
+        return 0;
+    }
+    return -EINVAL;
+}
+
+void iob_config_defaults(struct iob_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NKEYS; i++) {
+        int rc = store(cfg, &keys[i], keys[i].def);
+        assert(rc == 0 && "a default in the key table is outside its own bounds");
+        (void)rc;
+    }
+}
+
+void iob_schema_quote(const char *value, size_t len, char *out, size_t outlen)
+{
+    size_t i = 0;
+    for (; i < len && i + 4 < outlen; i++)
+        out[i] = iscntrl((unsigned char)value[i]) ? '?' : value[i];
+    if (i < len)
+        memcpy(out + i - 3, "...", 3);
+    out[i] = '\0';
+}
+
+int iob_config_set(struct iob_config *cfg, const char *origin, const char *section, const char *key,
+                   const char *value, struct iob_diag *d)
+{
+    char list[256];
+    size_t pos = 0;
+    bool has_section = false;
+    list[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(keys[i].section, section) != 0)
+            continue;
+        has_section = true;
+        if (strcmp(keys[i].name, key) != 0) {
+            append(list, sizeof list, &pos, "%s%s", pos ? ", " : "", keys[i].name);
+            continue;
+        }
+        if (store(cfg, &keys[i], value) == 0)
+            return 0;
+        char got[128], allowed[256];
+        iob_schema_quote(value, strlen(value), got, sizeof got);
+        iob_schema_allowed(&keys[i], allowed, sizeof allowed);
+        iob_diag_error(d, "%s: [%s] %s: got \"%s\"; allowed: %s", origin, section, key, got,
+                       allowed);
+        return -EINVAL;
+    }
+    if (has_section) {
+        iob_diag_error(d, "%s: [%s] %s: unknown key; allowed: %s", origin, section, key, list);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < NKEYS; i++)
+        if (i == 0 || strcmp(keys[i].section, keys[i - 1].section) != 0)
+            append(list, sizeof list, &pos, "%s%s", pos ? ", " : "", keys[i].section);
+    iob_diag_error(d, "%s: [%s]: unknown section; allowed: %s", origin, section, list);
+    return -EINVAL;
+}
+
+int iob_config_validate(const struct iob_config *cfg, struct iob_diag *d)
+{
+    unsigned errors = d->errors;
+    if (cfg->process.daemonize) {
+        /* A daemon has no terminal: "-" would log into /dev/null. */
+        if (cfg->process.pid_file[0] == '\0')
+            iob_diag_error(d, "[process] pid_file: got \"\"; allowed: a path when [process] "
+                              "daemonize = true");
+        if (strcmp(cfg->log.access_log, "-") == 0)
+            iob_diag_error(d, "[log] access_log: got \"-\"; allowed: a path or off when "
+                              "[process] daemonize = true");
+        if (strcmp(cfg->log.error_log, "-") == 0)
+            iob_diag_error(d, "[log] error_log: got \"-\"; allowed: a path when [process] "
+                              "daemonize = true");
+    }
+    if (cfg->process.shutdown_grace_ms < cfg->limits.max_sleep_ms)
+        iob_diag_warn(d,
+                      "[process] shutdown_grace_ms: %u is below [limits] max_sleep_ms %u; a "
+                      "sleeping request may be cut off at shutdown",
+                      cfg->process.shutdown_grace_ms, cfg->limits.max_sleep_ms);
+    return d->errors == errors ? 0 : -EINVAL;
+}
+
+void iob_diag_init(struct iob_diag *d)
+{
+    d->text[0] = '\0';
+    d->len = 0;
+    d->errors = 0;
+    d->warnings = 0;
+}
+
+/* Room for the truncation mark is always kept, so a full buffer still says it is incomplete. */
+static void diag_add(struct iob_diag *d, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void diag_add(struct iob_diag *d, const char *fmt, va_list ap)
+{
+    static const char more[] = "...\n";
+    char line[1024];
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    if (d->len + len + 1 + sizeof more <= sizeof d->text) {
+        memcpy(d->text + d->len, line, len);
+        d->len += len;
+        d->text[d->len++] = '\n';
+    } else if (d->len < strlen(more) || strcmp(d->text + d->len - strlen(more), more) != 0) {
+        memcpy(d->text + d->len, more, sizeof more);
+        d->len += strlen(more);
+    }
+    d->text[d->len] = '\0';
+}
+
+void iob_diag_error(struct iob_diag *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_add(d, fmt, ap);
+    va_end(ap);
+    d->errors++;
+}
+
+void iob_diag_warn(struct iob_diag *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_add(d, fmt, ap);
+    va_end(ap);
+    d->warnings++;
+}

@@ -1,0 +1,197 @@
+/* Query parsing without copies: a cursor decodes percent-escapes byte by byte, so a value of
+ * any length is checked in place, and each number is handed to iob_strnum_u64() through a
+ * small token buffer. */
+#include "handlers/params.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/base/strnum.h"
+
+/* Decoded bytes of raw query text [p, end). */
+struct cursor {
+    const char *p;
+    const char *end;
+};
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The next decoded byte, or -1 at the end. A '%' not followed by two hex digits stays a '%',
+ * which no name matches and no number accepts. */
+static int next_byte(struct cursor *c)
+{
+    if (c->p == c->end)
+        return -1;
+    char ch = *c->p++;
+    if (ch == '+')
+        return ' ';
+    if (ch != '%' || c->end - c->p < 2)
+        return (unsigned char)ch;
+    int hi = hex_value(c->p[0]);
+    int lo = hex_value(c->p[1]);
+    if (hi < 0 || lo < 0)
+        return '%';
+    c->p += 2;
+    return hi << 4 | lo;
+}
+
+static bool is_name(struct cursor raw, const char *name)
+{
+    for (; *name; name++) {
+        if (next_byte(&raw) != (unsigned char)*name)
+            return false;
+    }
+    return raw.p == raw.end;
+}
+
+/* Finds the value of name in the query: 1 with *value set, 0 when absent, 2 when repeated. */
+static int find_value(const struct iob_request *req, const char *name, struct cursor *value)
+{
+    int found = 0;
+    const char *p = req->query;
+    const char *end = p ? p + req->query_len : p;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pair_end = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pair_end - p));
+        const char *name_end = eq ? eq : pair_end;
+        if (is_name((struct cursor){p, name_end}, name)) {
+            if (++found > 1)
+                return 2;
+            *value = (struct cursor){eq ? eq + 1 : pair_end, pair_end};
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return found;
+}
+
+/* Reads one number from the cursor, up to its end or (when is_list) a ',', which is consumed
+ * and reported in *has_more. Returns 0, -ENODATA for an empty one, or -EINVAL. */
+static int next_number(struct cursor *c, bool is_list, uint64_t max, uint64_t *out, bool *has_more)
+{
+    char tok[24]; /* longer than any uint64_t; leading zeros are dropped as they arrive */
+    size_t n = 0;
+    bool is_long = false;
+    int ch;
+    *has_more = false;
+    while ((ch = next_byte(c)) >= 0) {
+        if (is_list && ch == ',') {
+            *has_more = true;
+            break;
+        }
+        if (n == 1 && tok[0] == '0')
+            n = 0;
+        if (n == sizeof tok)
+            is_long = true;
+        else
+            tok[n++] = (char)ch;
+    }
+    if (n == 0)
+        return -ENODATA;
+    if (is_long || iob_strnum_u64(tok, n, max, out) < 0)
+        return -EINVAL;
+    return 0;
+}
+
+/* Finds the one value of name. Returns 0, or -EINVAL with a message built on allowed (what a
+ * valid value looks like) when name is missing or repeated. */
+static int find_one(const struct iob_request *req, const char *name, const char *allowed,
+                    struct cursor *value, char *err, size_t errlen)
+{
+    switch (find_value(req, name, value)) {
+    case 0:
+        snprintf(err, errlen, "%s is required: %s", name, allowed);
+        return -EINVAL;
+    case 2:
+        snprintf(err, errlen, "%s must be given once: %s", name, allowed);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int iob_param_u64(const struct iob_request *req, const char *name, uint64_t max, uint64_t *out,
+                  char *err, size_t errlen)
+{
+    char allowed[64];
+    snprintf(allowed, sizeof allowed, "a decimal integer from 0 to %" PRIu64, max);
+    struct cursor value;
+    bool has_more;
+    int rc = find_one(req, name, allowed, &value, err, errlen);
+    if (rc == 0 && next_number(&value, false, max, out, &has_more) != 0) {
+        snprintf(err, errlen, "%s must be %s", name, allowed);
+        rc = -EINVAL;
+    }
+    return rc;
+}
+
+/* Walks the list once, storing into tasks unless it is NULL; sets *count. Returns 0 or -EINVAL
+ * with the message in err. */
+static int scan_tasks(struct cursor value, const char *name, uint64_t max_ms, size_t max_tasks,
+                      struct iob_task *tasks, size_t *count, char *err, size_t errlen)
+{
+    size_t n = 0;
+    bool has_more = true;
+    while (has_more) {
+        uint64_t ms;
+        int rc = next_number(&value, true, max_ms, &ms, &has_more);
+        if (rc == -ENODATA && n == 0 && !has_more) {
+            snprintf(err, errlen,
+                     "%s must list 1 to %zu tasks, each a decimal integer from 0 to %" PRIu64, name,
+                     max_tasks, max_ms);
+            return -EINVAL;
+        }
+        if (rc == -ENODATA) {
+            snprintf(err, errlen,
+                     "%s: empty task in list; each task must be a decimal integer from 0 to "
+                     "%" PRIu64,
+                     name, max_ms);
+            return -EINVAL;
+        }
+        if (rc != 0) {
+            snprintf(err, errlen, "%s: task %zu must be a decimal integer from 0 to %" PRIu64, name,
+                     n + 1, max_ms);
+            return -EINVAL;
+        }
+        if (n == max_tasks) {
+            snprintf(err, errlen, "%s: at most %zu tasks allowed", name, max_tasks);
+            return -EINVAL;
+        }
+        if (tasks)
+            tasks[n].ms = ms;
+        n++;
+    }
+    *count = n;
+    return 0;
+}
+
+int iob_param_tasks(const struct iob_request *req, const char *name, uint64_t max_ms,
+                    size_t max_tasks, struct iob_plan *plan, char *err, size_t errlen)
+{
+    char allowed[128];
+    snprintf(allowed, sizeof allowed,
+             "a comma-separated list of 1 to %zu tasks, each a decimal integer from 0 to "
+             "%" PRIu64,
+             max_tasks, max_ms);
+    struct cursor value;
+    size_t n;
+    int rc = find_one(req, name, allowed, &value, err, errlen);
+    if (rc == 0)
+        rc = scan_tasks(value, name, max_ms, max_tasks, NULL, &n, err, errlen);
+    if (rc == 0)
+        rc = iob_plan_tasks(plan, n);
+    if (rc == 0) /* the second walk cannot fail: the first one checked the same bytes */
+        rc = scan_tasks(value, name, max_ms, max_tasks, plan->tasks, &n, err, errlen);
+    return rc;
+}

@@ -1,0 +1,55 @@
+/* The route table: the one list of endpoints. Dispatch, 405's Allow, HEAD, the index page and
+ * the metrics route labels all read it, so a new endpoint is one row here (and its label).
+ * Read-only after start; any thread. */
+#include "handlers/routes.h"
+
+#include <string.h>
+
+#include "handlers/endpoints.h"
+
+#define GET_HEAD (IOB_METHOD_GET | IOB_METHOD_HEAD)
+
+const struct iob_route iob_routes[] = {
+    {"index", "/", GET_HEAD, "GET, HEAD", "/", "this page: the mode, the endpoints, the limits",
+     iob_index_plan, NULL},
+    {"hello", "/hello", GET_HEAD, "GET, HEAD", "/hello", "does nothing: the baseline",
+     iob_hello_plan, NULL},
+    {"sleep", "/sleep", GET_HEAD, "GET, HEAD", "/sleep?ms=100",
+     "waits ms without using CPU: a timer (evented) or a sleeping thread (threaded)",
+     iob_sleep_plan, iob_sleep_finish},
+    {"gather", "/gather", GET_HEAD, "GET, HEAD", "/gather?ms=100,200,300",
+     "runs the waits concurrently, like asyncio.gather: takes the longest, not the sum",
+     iob_gather_plan, iob_gather_finish},
+    {"cpu", "/cpu", GET_HEAD, "GET, HEAD", "/cpu?ms=100",
+     "burns ms of CPU time: stalls the evented loop, runs beside the others when threaded",
+     iob_cpu_plan, iob_cpu_finish},
+    {"echo", "/echo", IOB_METHOD_POST, "POST", "/echo",
+     "returns the request body with its Content-Type", iob_echo_plan, NULL},
+    {"healthz", "/healthz", GET_HEAD, "GET, HEAD", "/healthz", "liveness for probes: ok",
+     iob_healthz_plan, NULL},
+    {"metrics", "/metrics", GET_HEAD, "GET, HEAD", "/metrics", "Prometheus text format 0.0.4",
+     iob_metrics_plan, NULL},
+};
+const size_t iob_routes_count = sizeof iob_routes / sizeof iob_routes[0];
+const size_t iob_route_other = sizeof iob_routes / sizeof iob_routes[0];
+
+/* The same labels as the rows above, in the same order (unit.handlers checks), then "other": C
+ * cannot build this array from the table's fields at compile time. */
+const char *const iob_route_labels[] = {
+    "index", "hello", "sleep", "gather", "cpu", "echo", "healthz", "metrics", "other",
+};
+_Static_assert(sizeof iob_route_labels / sizeof iob_route_labels[0] ==
+                   sizeof iob_routes / sizeof iob_routes[0] + 1,
+               "one label per route, then \"other\"");
+
+const struct iob_route *iob_route_find(const char *path, size_t len)
+{
+    for (size_t i = 0; i < iob_routes_count; i++) {
+        const struct iob_route *r = &iob_routes[i];
+        size_t n = strlen(r->path);
+        bool is_prefix = n > 1 && r->path[n - 1] == '/';
+        if ((len == n || (is_prefix && len > n)) && memcmp(path, r->path, n) == 0)
+            return r;
+    }
+    return NULL;
+}

@@ -1,0 +1,114 @@
+/* The capped byte buffer: every request, response and body buffer in the server is one of these,
+ * so the cap is where 413/414/431 come from. One owner per buffer; no locking. */
+#include "server/base/buf.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Smallest first allocation: most responses are short, and doubling from here wastes little. */
+#define MIN_ALLOC_BYTES 256
+
+void iob_buf_init(struct iob_buf *b, size_t max_bytes)
+{
+    *b = (struct iob_buf){.max_bytes = max_bytes};
+}
+
+void iob_buf_fini(struct iob_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->alloc = 0;
+}
+
+/* The NUL kept past len lets callers and tests read the contents as a string. */
+static void terminate(struct iob_buf *b)
+{
+    if (b->data)
+        b->data[b->len] = '\0';
+}
+
+void iob_buf_reset(struct iob_buf *b)
+{
+    b->len = 0;
+    terminate(b);
+}
+
+/* Makes room for extra more bytes plus a NUL kept past len, so vsnprintf can write in place.
+ * The NUL is not counted against max_bytes. */
+static int reserve(struct iob_buf *b, size_t extra)
+{
+    /* SIZE_MAX - 1 keeps len + extra + 1 from wrapping even for an "unlimited" cap. */
+    size_t cap = b->max_bytes < SIZE_MAX - 1 ? b->max_bytes : SIZE_MAX - 1;
+    if (extra > cap - b->len)
+        return -E2BIG;
+    size_t need = b->len + extra + 1;
+    if (need <= b->alloc)
+        return 0;
+    size_t alloc = b->alloc ? b->alloc : MIN_ALLOC_BYTES;
+    while (alloc < need)
+        alloc = alloc > SIZE_MAX / 2 ? need : alloc * 2;
+    if (alloc > cap + 1)
+        alloc = cap + 1;
+    char *data = realloc(b->data, alloc);
+    if (!data)
+        return -ENOMEM;
+    b->data = data;
+    b->alloc = alloc;
+    return 0;
+}
+
+int iob_buf_append(struct iob_buf *b, const void *p, size_t n)
+{
+    int rc = reserve(b, n);
+    if (rc < 0)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    terminate(b);
+    return 0;
+}
+
+int iob_buf_puts(struct iob_buf *b, const char *s)
+{
+    return iob_buf_append(b, s, strlen(s));
+}
+
+int iob_buf_printf(struct iob_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = iob_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int iob_buf_vprintf(struct iob_buf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    char probe[1];
+    int n = vsnprintf(probe, sizeof probe, fmt, ap);
+    int rc = n < 0 ? -EINVAL : reserve(b, (size_t)n);
+    if (rc == 0) {
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+        b->len += (size_t)n;
+    }
+    va_end(again);
+    return rc;
+}
+
+void iob_buf_consume(struct iob_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        iob_buf_reset(b);
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    terminate(b);
+}

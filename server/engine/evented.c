@@ -1,0 +1,487 @@
+/* The evented engine: one libevent loop on the calling thread serves every connection. A wait is
+ * a timer; the CPU step runs on the loop thread and stalls everyone (that is the lesson). The only
+ * file that includes event2/. Single-threaded: nothing here is shared. */
+#include "server/engine/engine.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "server/base/addr.h"
+#include "server/base/clock.h"
+#include "server/base/log.h"
+#include "server/base/metrics.h"
+#include "server/http/conn.h"
+#include "server/http/exchange.h"
+#include "server/http/respond.h"
+
+/* How long accepting pauses after the descriptor table is full (EMFILE/ENFILE). */
+#define ACCEPT_PAUSE_MS 100
+
+struct engine;
+
+/* One gather task's timer; the task's index is its place in ec->tasks. */
+struct task_timer {
+    struct ev_conn *ec;
+    struct event *ev;
+};
+
+struct ev_conn {
+    struct engine *eng;
+    struct ev_conn *prev, *next;
+    struct bufferevent *bev;
+    struct iob_conn *conn;
+    struct event *timer;      /* the SLEEP wait while busy, else the connection's deadline */
+    struct iob_plan *plan;    /* the step in progress, or NULL */
+    uint64_t wait_until_ns;   /* SLEEP: when the wait ends */
+    struct task_timer *tasks; /* GATHER: one timer per task */
+    size_t tasks_left;
+    bool closing; /* close once the output is written */
+    bool gone;    /* the client went away: finish the step, skip the write */
+};
+
+struct engine {
+    const struct iob_config *cfg;
+    const struct iob_env *env;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *accept_resume;
+    struct event *grace;
+    struct event *signals[4];
+    struct ev_conn *conns;
+    size_t n_open;
+    bool draining;
+    int rc;
+    uint64_t emfile_logged_ns;
+};
+
+static void after_io(struct ev_conn *ec);
+
+static struct timeval tv_from_ns(uint64_t ns)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ns / IOB_NS_PER_SEC),
+                         .tv_usec = (suseconds_t)((ns % IOB_NS_PER_SEC + 999) / 1000)};
+    if (tv.tv_usec >= 1000000) {
+        tv.tv_sec++;
+        tv.tv_usec -= 1000000;
+    }
+    return tv;
+}
+
+static void add_timer_at(struct event *ev, uint64_t at_ns)
+{
+    uint64_t now = iob_clock_now_ns();
+    struct timeval tv = tv_from_ns(at_ns > now ? at_ns - now : 0);
+    evtimer_add(ev, &tv);
+}
+
+static void free_tasks(struct ev_conn *ec)
+{
+    for (size_t i = 0; ec->tasks && i < ec->plan->n_tasks; i++)
+        if (ec->tasks[i].ev)
+            event_free(ec->tasks[i].ev);
+    free(ec->tasks);
+    ec->tasks = NULL;
+}
+
+static void conn_free(struct ev_conn *ec)
+{
+    struct engine *eng = ec->eng;
+    if (ec->plan)
+        free_tasks(ec);
+    if (ec->timer)
+        event_free(ec->timer);
+    if (ec->bev)
+        bufferevent_free(ec->bev);
+    iob_conn_free(ec->conn);
+    if (ec->prev)
+        ec->prev->next = ec->next;
+    else
+        eng->conns = ec->next;
+    if (ec->next)
+        ec->next->prev = ec->prev;
+    free(ec);
+    eng->n_open--;
+    iob_metrics_conn_closed();
+    if (eng->draining && eng->n_open == 0)
+        event_base_loopbreak(eng->base);
+}
+
+/* Moves the connection's pending answer bytes into the bufferevent. */
+static void flush(struct ev_conn *ec)
+{
+    struct iob_buf *out = iob_conn_output(ec->conn);
+    if (out->len && !ec->gone && bufferevent_write(ec->bev, out->data, out->len) < 0)
+        ec->closing = true;
+    iob_buf_reset(out);
+    if (iob_conn_want_close(ec->conn))
+        ec->closing = true;
+}
+
+static void finish_step(struct ev_conn *ec)
+{
+    iob_exchange_finish(ec->conn);
+    ec->plan = NULL;
+    flush(ec);
+    if (!ec->gone && !ec->closing)
+        bufferevent_enable(ec->bev, EV_READ);
+}
+
+static void on_task(evutil_socket_t fd, short what, void *arg);
+
+/* Starts the step of the request just completed; NONE and CPU finish at once. */
+static void begin(struct ev_conn *ec)
+{
+    struct iob_plan *plan;
+    enum iob_step step = iob_exchange_begin(ec->conn, &plan);
+    switch (step) {
+    case IOB_STEP_NONE:
+        iob_exchange_finish(ec->conn);
+        flush(ec);
+        return;
+    case IOB_STEP_CPU:
+        plan->work(plan); /* stalls the loop: every other connection waits (the lesson) */
+        plan->ended_ns = iob_clock_now_ns();
+        iob_exchange_finish(ec->conn);
+        flush(ec);
+        return;
+    case IOB_STEP_SLEEP:
+        ec->plan = plan;
+        ec->wait_until_ns = plan->started_ns + plan->ms * IOB_NS_PER_MS;
+        add_timer_at(ec->timer, ec->wait_until_ns);
+        break;
+    case IOB_STEP_GATHER:
+        ec->plan = plan;
+        ec->tasks = calloc(plan->n_tasks, sizeof(*ec->tasks));
+        for (size_t i = 0; ec->tasks && i < plan->n_tasks; i++) {
+            ec->tasks[i].ec = ec;
+            ec->tasks[i].ev = evtimer_new(ec->eng->base, on_task, &ec->tasks[i]);
+            if (!ec->tasks[i].ev)
+                break;
+            add_timer_at(ec->tasks[i].ev, plan->started_ns + plan->tasks[i].ms * IOB_NS_PER_MS);
+            ec->tasks_left++;
+        }
+        if (ec->tasks_left < plan->n_tasks) {
+            /* Out of memory for timers: answer 503 rather than a partial gather. */
+            iob_log(IOB_LOG_WARN, "gather: no memory for %zu timers", plan->n_tasks);
+            free_tasks(ec);
+            ec->tasks_left = 0;
+            plan->ended_ns = plan->started_ns;
+            for (size_t i = 0; i < plan->n_tasks; i++)
+                plan->tasks[i].finished_ns = plan->started_ns;
+            finish_step(ec);
+            return;
+        }
+        break;
+    }
+    /* Reads pause while the step runs: pipelined bytes wait in the kernel. */
+    bufferevent_disable(ec->bev, EV_READ);
+}
+
+/* Feeds buffered input to the connection until it needs more bytes, starts a step, or closes. */
+static void process(struct ev_conn *ec)
+{
+    struct evbuffer *in = bufferevent_get_input(ec->bev);
+    while (!ec->plan && !ec->closing) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        size_t used;
+        enum iob_feed r = iob_conn_feed(ec->conn, v.iov_base, v.iov_len, &used);
+        evbuffer_drain(in, used);
+        if (r == IOB_FEED_REQUEST)
+            begin(ec);
+        else
+            flush(ec);
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct ev_conn *ec = arg;
+    process(ec);
+    after_io(ec);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    after_io(arg);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    struct ev_conn *ec = arg;
+    if (what & BEV_EVENT_EOF)
+        process(ec); /* answer what was complete before the half-close */
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        iob_log(IOB_LOG_DEBUG, "connection dropped: %s", strerror(errno));
+    ec->gone = (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) != 0;
+    ec->closing = true;
+    after_io(ec);
+}
+
+static void complete_wait(struct ev_conn *ec)
+{
+    struct iob_plan *plan = ec->plan;
+    plan->ended_ns = iob_clock_now_ns();
+    for (size_t i = 0; i < plan->n_tasks; i++)
+        if (!plan->tasks[i].finished_ns)
+            plan->tasks[i].finished_ns = plan->ended_ns;
+    finish_step(ec);
+    process(ec); /* pipelined requests that arrived meanwhile */
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct ev_conn *ec = arg;
+    uint64_t now = iob_clock_now_ns();
+    if (ec->plan) {
+        /* libevent's coarse clock may fire a little early: never end a wait before its time. */
+        if (now < ec->wait_until_ns) {
+            add_timer_at(ec->timer, ec->wait_until_ns);
+            return;
+        }
+        complete_wait(ec);
+    } else {
+        uint64_t deadline = iob_conn_deadline_ns(ec->conn);
+        if (deadline && now < deadline) {
+            add_timer_at(ec->timer, deadline);
+            return;
+        }
+        iob_conn_timed_out(ec->conn);
+        flush(ec);
+        ec->closing = true;
+    }
+    after_io(ec);
+}
+
+static void on_task(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct task_timer *t = arg;
+    struct ev_conn *ec = t->ec;
+    size_t i = (size_t)(t - ec->tasks);
+    uint64_t now = iob_clock_now_ns();
+    uint64_t due = ec->plan->started_ns + ec->plan->tasks[i].ms * IOB_NS_PER_MS;
+    if (now < due) {
+        add_timer_at(t->ev, due);
+        return;
+    }
+    ec->plan->tasks[i].finished_ns = now;
+    if (--ec->tasks_left > 0)
+        return;
+    free_tasks(ec);
+    complete_wait(ec);
+    after_io(ec);
+}
+
+/* Every callback ends here: close when done, else keep the deadline timer right. */
+static void after_io(struct ev_conn *ec)
+{
+    if (ec->plan)
+        return;
+    bool idle = iob_conn_is_idle(ec->conn);
+    if (ec->eng->draining && idle)
+        ec->closing = true;
+    if (ec->closing) {
+        if (ec->gone || evbuffer_get_length(bufferevent_get_output(ec->bev)) == 0)
+            conn_free(ec);
+        else
+            evtimer_del(ec->timer); /* the write timeout bounds the rest */
+        return;
+    }
+    uint64_t deadline = iob_conn_deadline_ns(ec->conn);
+    if (deadline)
+        add_timer_at(ec->timer, deadline);
+}
+
+static void reject_overload(int fd)
+{
+    char buf[512];
+    size_t n = iob_respond_overload(buf, sizeof(buf));
+    /* Read what the client sent so far: closing with unread bytes would reset the connection
+     * and could destroy the 503 before the client reads it. */
+    while (recv(fd, buf + n, sizeof(buf) - n, MSG_DONTWAIT) > 0)
+        ;
+    (void)send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    iob_metrics_conn_rejected();
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    (void)l, (void)salen;
+    struct engine *eng = arg;
+    if (eng->n_open >= eng->cfg->server.max_connections) {
+        reject_overload(fd);
+        return;
+    }
+    char peer[64];
+    iob_addr_format(sa, peer, sizeof(peer));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    struct ev_conn *ec = calloc(1, sizeof(*ec));
+    if (!ec) {
+        reject_overload(fd);
+        return;
+    }
+    ec->eng = eng;
+    ec->next = eng->conns;
+    if (eng->conns)
+        eng->conns->prev = ec;
+    eng->conns = ec;
+    eng->n_open++;
+    iob_metrics_conn_opened();
+    ec->conn = iob_conn_new(eng->env, peer);
+    ec->bev = bufferevent_socket_new(eng->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    ec->timer = evtimer_new(eng->base, on_timer, ec);
+    if (!ec->conn || !ec->bev || !ec->timer) {
+        if (!ec->bev)
+            close(fd);
+        iob_log(IOB_LOG_WARN, "no memory for a connection from %s", peer);
+        conn_free(ec);
+        return;
+    }
+    struct timeval write_timeout = tv_from_ns(eng->env->idle_timeout_ms * IOB_NS_PER_MS);
+    bufferevent_set_timeouts(ec->bev, NULL, &write_timeout);
+    bufferevent_setcb(ec->bev, on_read, on_write, on_event, ec);
+    bufferevent_enable(ec->bev, EV_READ);
+    after_io(ec);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct engine *eng = arg;
+    if (eng->listener)
+        evconnlistener_enable(eng->listener);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    struct engine *eng = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        /* No descriptor for a new client: stop accepting for a moment instead of spinning on a
+         * listen socket that stays readable; the open connections go on being served. */
+        evconnlistener_disable(l);
+        struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+        evtimer_add(eng->accept_resume, &tv);
+        iob_log_ratelimited(&eng->emfile_logged_ns, IOB_LOG_WARN,
+                            "accept: %s; pausing accepts for %d ms (%zu connections open)",
+                            strerror(err), ACCEPT_PAUSE_MS, eng->n_open);
+        return;
+    }
+    iob_log(IOB_LOG_WARN, "accept: %s", strerror(err));
+}
+
+static void start_drain(struct engine *eng)
+{
+    eng->draining = true;
+    evconnlistener_free(eng->listener); /* closes the listening socket */
+    eng->listener = NULL;
+    iob_log(IOB_LOG_INFO, "stopping: %zu connections open; grace %u ms", eng->n_open,
+            eng->cfg->process.shutdown_grace_ms);
+    struct ev_conn *next;
+    for (struct ev_conn *ec = eng->conns; ec; ec = next) {
+        next = ec->next;
+        iob_conn_drain(ec->conn);
+        after_io(ec); /* idle ones close now */
+    }
+    if (eng->n_open == 0) {
+        event_base_loopbreak(eng->base);
+        return;
+    }
+    struct timeval tv = tv_from_ns(eng->cfg->process.shutdown_grace_ms * IOB_NS_PER_MS);
+    evtimer_add(eng->grace, &tv);
+}
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct engine *eng = arg;
+    iob_log(IOB_LOG_WARN, "shutdown grace expired: closing %zu connections", eng->n_open);
+    event_base_loopbreak(eng->base);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct engine *eng = arg;
+    if (sig == SIGHUP || sig == SIGUSR1) {
+        int rc = iob_log_reopen();
+        if (rc < 0)
+            iob_log(IOB_LOG_ERROR, "reopening logs: %s", strerror(-rc));
+        return;
+    }
+    if (!eng->draining) {
+        start_drain(eng);
+        return;
+    }
+    iob_log(IOB_LOG_WARN, "second signal: stopping now, %zu connections dropped", eng->n_open);
+    eng->rc = -EINTR;
+    event_base_loopbreak(eng->base);
+}
+
+static int run(const struct iob_engine_args *args)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    struct engine eng = {.cfg = args->cfg, .env = args->env};
+    int rc = -ENOMEM;
+    eng.base = event_base_new();
+    if (!eng.base)
+        goto fail;
+    eng.listener =
+        evconnlistener_new(eng.base, on_accept, &eng, LEV_OPT_CLOSE_ON_FREE, 0, args->listen_fd);
+    eng.accept_resume = evtimer_new(eng.base, on_accept_resume, &eng);
+    eng.grace = evtimer_new(eng.base, on_grace, &eng);
+    if (!eng.listener || !eng.accept_resume || !eng.grace)
+        goto fail;
+    evconnlistener_set_error_cb(eng.listener, on_accept_error);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        eng.signals[i] = evsignal_new(eng.base, sigs[i], on_signal, &eng);
+        if (!eng.signals[i] || evsignal_add(eng.signals[i], NULL) < 0)
+            goto fail;
+    }
+    if (event_base_dispatch(eng.base) < 0) {
+        rc = -EIO;
+        goto fail;
+    }
+    rc = eng.rc;
+fail:
+    while (eng.conns)
+        conn_free(eng.conns);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (eng.signals[i])
+            event_free(eng.signals[i]);
+    if (eng.grace)
+        event_free(eng.grace);
+    if (eng.accept_resume)
+        event_free(eng.accept_resume);
+    if (eng.listener)
+        evconnlistener_free(eng.listener);
+    else if (!eng.draining)
+        close(args->listen_fd);
+    if (eng.base)
+        event_base_free(eng.base);
+    return rc;
+}
+
+const struct iob_engine iob_engine_evented = {.name = "evented", .run = run};

@@ -1,0 +1,171 @@
+/* --health-check: one blocking GET /healthz under a single deadline, for container HEALTHCHECKs
+ * and probes where the image has no curl. Numeric addresses only (no resolver: the check must not
+ * hang on DNS). Main thread; knows nothing of the server's own HTTP layer. */
+#include "server/health.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/base/clock.h"
+#include "server/base/strnum.h"
+
+static const char request[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+/* Parses "A.B.C.D:PORT", "localhost:PORT" or "[V6]:PORT" into sa. A wildcard host (0.0.0.0, [::],
+ * as a listen address often is) means the local machine, so it becomes the loopback address.
+ * Returns the address length, or -EINVAL. */
+static int parse_addr(const char *addr, struct sockaddr_storage *sa)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return -EINVAL;
+    uint64_t port;
+    const char *port_text = colon + 1;
+    if (iob_strnum_u64(port_text, strlen(port_text), 65535, &port) < 0 || port == 0)
+        return -EINVAL;
+
+    char host[INET6_ADDRSTRLEN];
+    size_t host_len = (size_t)(colon - addr);
+    bool is_v6 = host_len >= 2 && addr[0] == '[' && addr[host_len - 1] == ']';
+    if (is_v6) {
+        addr++;
+        host_len -= 2;
+    }
+    if (host_len == 0 || host_len >= sizeof host)
+        return -EINVAL;
+    memcpy(host, addr, host_len);
+    host[host_len] = '\0';
+
+    memset(sa, 0, sizeof *sa);
+    if (is_v6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+            return -EINVAL;
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+            in6->sin6_addr = in6addr_loopback;
+        return (int)sizeof *in6;
+    }
+    struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+        return -EINVAL;
+    if (in4->sin_addr.s_addr == htonl(INADDR_ANY))
+        in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return (int)sizeof *in4;
+}
+
+/* Waits until fd is ready for events or the deadline passes. Returns 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, uint64_t deadline_ns)
+{
+    for (;;) {
+        uint64_t now_ns = iob_clock_now_ns();
+        if (now_ns >= deadline_ns)
+            return -ETIMEDOUT;
+        /* Round up, so a sub-millisecond remainder still waits instead of spinning. */
+        int left_ms = (int)((deadline_ns - now_ns + IOB_NS_PER_MS - 1) / IOB_NS_PER_MS);
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, left_ms);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+static int connect_within(int fd, const struct sockaddr_storage *sa, int sa_len,
+                          uint64_t deadline_ns)
+{
+    if (connect(fd, (const struct sockaddr *)sa, (socklen_t)sa_len) == 0)
+        return 0;
+    if (errno != EINPROGRESS)
+        return -errno;
+    int rc = wait_fd(fd, POLLOUT, deadline_ns);
+    if (rc < 0)
+        return rc;
+    int so_error = 0;
+    socklen_t len = sizeof so_error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0)
+        return -errno;
+    return -so_error;
+}
+
+static int send_request(int fd, uint64_t deadline_ns)
+{
+    size_t off = 0;
+    while (off < sizeof request - 1) {
+        ssize_t n = send(fd, request + off, sizeof request - 1 - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (errno != EAGAIN && errno != EINTR)
+            return -errno;
+        int rc = wait_fd(fd, POLLOUT, deadline_ns);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Reads until the status line is complete (or the peer closes) and checks for "HTTP/1.x 200". */
+static int read_status(int fd, uint64_t deadline_ns)
+{
+    char line[64];
+    size_t len = 0;
+    while (len < sizeof line && !memchr(line, '\n', len)) {
+        ssize_t n = recv(fd, line + len, sizeof line - len, 0);
+        if (n > 0) {
+            len += (size_t)n;
+            continue;
+        }
+        if (n == 0)
+            break;
+        if (errno != EAGAIN && errno != EINTR)
+            return -errno;
+        int rc = wait_fd(fd, POLLIN, deadline_ns);
+        if (rc < 0)
+            return rc;
+    }
+    /* "HTTP/1.0 200 " or "HTTP/1.1 200 "; byte 7 is the minor version. */
+    static const char prefix[] = "HTTP/1.";
+    static const char status[] = " 200 ";
+    if (len < sizeof prefix - 1 + 1 + sizeof status - 1)
+        return -EPROTO;
+    bool is_ok = memcmp(line, prefix, sizeof prefix - 1) == 0 &&
+                 (line[7] == '0' || line[7] == '1') &&
+                 memcmp(line + 8, status, sizeof status - 1) == 0;
+    return is_ok ? 0 : -EPROTO;
+}
+
+int iob_health_check(const char *addr, int timeout_ms)
+{
+    struct sockaddr_storage sa;
+    int sa_len = parse_addr(addr, &sa);
+    if (sa_len < 0)
+        return sa_len;
+    uint64_t deadline_ns =
+        iob_clock_now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * IOB_NS_PER_MS;
+
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = connect_within(fd, &sa, sa_len, deadline_ns);
+    if (rc == 0)
+        rc = send_request(fd, deadline_ns);
+    if (rc == 0)
+        rc = read_status(fd, deadline_ns);
+    close(fd);
+    return rc;
+}

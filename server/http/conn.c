@@ -1,0 +1,442 @@
+/* llhttp glue: strict parsing, the SPEC's extra checks llhttp leaves to us, limits counted as
+ * bytes arrive, pipelining by pausing after each message, and the timeout policy. The only file
+ * that includes llhttp.h. Runs on the connection's thread (evented: the loop thread). */
+#include "server/http/conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llhttp.h>
+
+#include "server/base/clock.h"
+#include "server/http/conn_state.h"
+#include "server/http/exchange.h"
+
+static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static struct iob_conn *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+/* Records the first problem found in a request; the parser then stops (callbacks return -1). */
+static int reject(struct iob_conn *c, int status, const char *msg)
+{
+    if (!c->error_status) {
+        c->error_status = status;
+        c->error_msg = msg;
+    }
+    return -1;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct iob_conn *c = conn_of(p);
+    c->phase = IOB_PHASE_HEADERS;
+    c->x.start_ns = iob_clock_now_ns();
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct iob_conn *c = conn_of(p);
+    if (iob_buf_append(&c->head, at, len) < 0)
+        return reject(c, 414,
+                      "request target too long; the request line and headers may have "
+                      "at most max_header_bytes");
+    return 0;
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    struct iob_conn *c = conn_of(p);
+    c->url_len = c->head.len;
+    c->url_done = true;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct iob_conn *c = conn_of(p);
+    for (size_t i = 0; i < len && c->field_len + i < sizeof(c->field); i++)
+        c->field[c->field_len + i] = (char)(at[i] | 0x20);
+    c->field_len += len;
+    return 0;
+}
+
+static bool field_is(const struct iob_conn *c, const char *name)
+{
+    size_t n = strlen(name);
+    return c->field_len == n && memcmp(c->field, name, n) == 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct iob_conn *c = conn_of(p);
+    if (field_is(c, "host"))
+        c->header = IOB_HEADER_HOST;
+    else if (field_is(c, "content-type"))
+        c->header = IOB_HEADER_CONTENT_TYPE;
+    else if (field_is(c, "expect"))
+        c->header = IOB_HEADER_EXPECT;
+    else
+        c->header = IOB_HEADER_OTHER;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct iob_conn *c = conn_of(p);
+    /* llhttp 8.1 accepts obs-fold continuation lines and hands them over inside the value. */
+    if (memchr(at, '\r', len) || memchr(at, '\n', len))
+        return reject(c, 400, "obsolete line folding in a header is not allowed");
+    if (c->header == IOB_HEADER_CONTENT_TYPE) {
+        if (!c->has_ctype) {
+            c->has_ctype = true;
+            c->ctype_off = c->head.len;
+        }
+        if (iob_buf_append(&c->head, at, len) < 0)
+            return reject(c, 431,
+                          "request headers too large; the request line and headers may "
+                          "have at most max_header_bytes");
+        c->ctype_len += len;
+    } else if (c->header == IOB_HEADER_EXPECT) {
+        for (size_t i = 0; i < len && c->expect_len < sizeof(c->expect); i++)
+            c->expect[c->expect_len++] = (char)(at[i] | 0x20);
+    }
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct iob_conn *c = conn_of(p);
+    /* llhttp 8.1 accepts ": a"; an empty header name is malformed (RFC 9110 token). */
+    if (c->field_len == 0)
+        return reject(c, 400, "empty header name");
+    if (c->header == IOB_HEADER_HOST)
+        c->host_count++;
+    c->field_len = 0;
+    c->header = IOB_HEADER_OTHER;
+    return 0;
+}
+
+static enum iob_method method_bit(uint8_t method)
+{
+    switch (method) {
+    case HTTP_GET:
+        return IOB_METHOD_GET;
+    case HTTP_HEAD:
+        return IOB_METHOD_HEAD;
+    case HTTP_POST:
+        return IOB_METHOD_POST;
+    default:
+        return IOB_METHOD_OTHER;
+    }
+}
+
+/* Splits the URL into path and query: origin-form as is, absolute-form without its scheme and
+ * authority. Returns false for any other form ("*", authority-form). */
+static bool split_target(struct iob_conn *c, struct iob_request *r)
+{
+    const char *u = c->head.data, *end = u + c->url_len;
+    if (u[0] != '/') {
+        const char *auth = memmem(u, c->url_len, "://", 3);
+        if (!auth)
+            return false;
+        for (u = auth + 3; u < end && *u != '/' && *u != '?';)
+            u++;
+    }
+    const char *q = memchr(u, '?', (size_t)(end - u));
+    r->path = u;
+    r->path_len = (size_t)((q ? q : end) - u);
+    if (r->path_len == 0) { /* "http://host" and "http://host?x" name the root */
+        r->path = "/";
+        r->path_len = 1;
+    }
+    r->query = q ? q + 1 : NULL;
+    r->query_len = q ? (size_t)(end - q - 1) : 0;
+    return true;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct iob_conn *c = conn_of(p);
+    struct iob_exchange *x = &c->x;
+    uint8_t major = llhttp_get_http_major(p), minor = llhttp_get_http_minor(p);
+
+    /* llhttp 8.1 takes "GET /" as HTTP/0.9; only 1.0 and 1.1 are served. */
+    if (major != 1 || minor > 1)
+        return reject(c, 505, "HTTP version not supported; allowed: HTTP/1.0, HTTP/1.1");
+    x->http_minor = minor;
+    if (minor == 1 ? c->host_count != 1 : c->host_count > 1)
+        return reject(c, 400, "exactly one Host header is required in HTTP/1.1");
+    x->method = method_bit(llhttp_get_method(p));
+    x->method_name = llhttp_method_name(llhttp_get_method(p));
+    if (llhttp_get_method(p) == HTTP_CONNECT)
+        return reject(c, 405, "CONNECT is not supported; this is an origin server");
+    if (c->url_len == 0 || !split_target(c, &x->req))
+        return reject(c, 400, "the request target must be origin-form (/path) or absolute-form");
+    x->route = iob_route_find(x->req.path, x->req.path_len);
+    c->skip_body = !x->route || !(x->route->methods & IOB_METHOD_POST);
+
+    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->env->max_body_bytes)
+        return reject(c, 413, "request body too large; at most max_body_bytes bytes allowed");
+    x->keep_alive = llhttp_should_keep_alive(p);
+    x->asked_keepalive = minor == 0 && x->keep_alive;
+    if (has_body && minor == 1 && c->expect_len == 12 && memcmp(c->expect, "100-continue", 12) == 0)
+        if (iob_buf_append(&c->out, continue_100, sizeof(continue_100) - 1) < 0)
+            return reject(c, 503, "out of memory");
+    c->phase = IOB_PHASE_BODY;
+    /* Pause so iob_conn_feed() knows exactly where the headers ended (max_header_bytes). */
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct iob_conn *c = conn_of(p);
+    if (c->body.len + len > c->env->max_body_bytes)
+        return reject(c, 413, "request body too large; at most max_body_bytes bytes allowed");
+    if (c->skip_body) {
+        c->body.len += len; /* counted against the limit, never stored */
+        return 0;
+    }
+    if (iob_buf_append(&c->body, at, len) < 0)
+        return reject(c, 503, "out of memory");
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct iob_conn *c = conn_of(p);
+    c->phase = IOB_PHASE_READY;
+    /* One request at a time: the bytes of the next pipelined one wait for this answer. */
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+struct iob_conn *iob_conn_new(const struct iob_env *env, const char *peer)
+{
+    struct iob_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->parser = malloc(sizeof(llhttp_t));
+    if (!c->parser) {
+        free(c);
+        return NULL;
+    }
+    llhttp_init(c->parser, HTTP_REQUEST, &settings);
+    c->parser->data = c;
+    c->env = env;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    c->accept_ns = iob_clock_now_ns();
+    c->last_byte_ns = c->accept_ns;
+    iob_buf_init(&c->head, env->max_header_bytes);
+    iob_buf_init(&c->body, env->max_body_bytes);
+    /* Answers are bounded by the largest body a handler makes (echo, metrics) plus headers. */
+    iob_buf_init(&c->x.res_body, env->max_body_bytes + 256 * 1024);
+    iob_buf_init(&c->out, 2 * (env->max_body_bytes + 256 * 1024));
+    return c;
+}
+
+void iob_conn_free(struct iob_conn *c)
+{
+    if (!c)
+        return;
+    iob_plan_fini(&c->x.plan);
+    iob_buf_fini(&c->head);
+    iob_buf_fini(&c->body);
+    iob_buf_fini(&c->x.res_body);
+    iob_buf_fini(&c->out);
+    free(c->parser);
+    free(c);
+}
+
+void iob_conn_request_done(struct iob_conn *c)
+{
+    struct iob_buf res_body = c->x.res_body;
+    iob_plan_fini(&c->x.plan);
+    iob_buf_reset(&res_body);
+    memset(&c->x, 0, sizeof(c->x));
+    c->x.res_body = res_body;
+    iob_buf_reset(&c->head);
+    iob_buf_reset(&c->body);
+    c->url_len = 0;
+    c->url_done = false;
+    c->head_bytes = 0;
+    c->header = IOB_HEADER_OTHER;
+    c->field_len = 0;
+    c->ctype_off = c->ctype_len = 0;
+    c->has_ctype = false;
+    c->expect_len = 0;
+    c->host_count = 0;
+    c->skip_body = false;
+    c->has_served = true;
+    c->last_byte_ns = iob_clock_now_ns();
+    c->phase = IOB_PHASE_IDLE;
+}
+
+/* Fills the request view the handlers see; every pointer is into this connection. */
+static void complete_request(struct iob_conn *c)
+{
+    struct iob_request *r = &c->x.req;
+    r->method = c->x.method;
+    r->method_name = c->x.method_name;
+    r->content_type = c->has_ctype ? c->head.data + c->ctype_off : NULL;
+    r->content_type_len = c->ctype_len;
+    r->body = c->body.data;
+    r->body_len = c->skip_body ? 0 : c->body.len;
+}
+
+/* Maps a parser stop that is not ours to the answer the SPEC asks for. */
+static void reject_parse_error(struct iob_conn *c, llhttp_errno_t err)
+{
+    switch (err) {
+    case HPE_INVALID_VERSION:
+    case HPE_PAUSED_H2_UPGRADE:
+        reject(c, 505, "HTTP version not supported; allowed: HTTP/1.0, HTTP/1.1");
+        break;
+    case HPE_INVALID_METHOD:
+        reject(c, 400, "malformed request line: unknown method");
+        break;
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+        reject(c, 400,
+               "both Content-Length and Transfer-Encoding, or a repeated "
+               "Content-Length, are not allowed");
+        break;
+    case HPE_INVALID_TRANSFER_ENCODING:
+        reject(c, 400, "Transfer-Encoding must end in chunked");
+        break;
+    case HPE_LF_EXPECTED:
+    case HPE_CR_EXPECTED:
+        reject(c, 400, "malformed request: lines must end in CRLF");
+        break;
+    default:
+        reject(c, 400, "malformed request");
+        break;
+    }
+}
+
+enum iob_feed iob_conn_feed(struct iob_conn *c, const char *data, size_t len, size_t *consumed)
+{
+    size_t off = 0;
+    *consumed = 0;
+    if (c->phase == IOB_PHASE_CLOSING)
+        return IOB_FEED_CLOSE;
+    c->last_byte_ns = iob_clock_now_ns();
+    /* After the pause at the end of the headers, llhttp needs one more call, even with no bytes
+     * left, to finish a message that has no body. */
+    bool headers_paused = false;
+    while ((off < len || headers_paused) && !c->error_status) {
+        bool in_head = c->phase == IOB_PHASE_IDLE || c->phase == IOB_PHASE_HEADERS;
+        size_t slice = len - off;
+        /* While the head arrives, never feed past max_header_bytes: the limit holds as bytes
+         * arrive, not after buffering them. */
+        if (in_head && slice > c->env->max_header_bytes - c->head_bytes)
+            slice = c->env->max_header_bytes - c->head_bytes;
+        if (in_head && slice == 0) {
+            if (c->url_done)
+                reject(c, 431,
+                       "request headers too large; the request line and headers may "
+                       "have at most max_header_bytes");
+            else
+                reject(c, 414,
+                       "request target too long; the request line and headers may "
+                       "have at most max_header_bytes");
+            break;
+        }
+        llhttp_errno_t err = llhttp_execute(c->parser, data + off, slice);
+        size_t used = slice;
+        headers_paused = false;
+        if (err == HPE_PAUSED) {
+            used = (size_t)(llhttp_get_error_pos(c->parser) - (data + off));
+            llhttp_resume(c->parser);
+            headers_paused = c->phase == IOB_PHASE_BODY;
+        } else if (err == HPE_PAUSED_UPGRADE) {
+            /* Upgrade: is ignored; the request is served as HTTP/1.1 and parsing goes on. */
+            used = (size_t)(llhttp_get_error_pos(c->parser) - (data + off));
+            llhttp_resume_after_upgrade(c->parser);
+        } else if (err != HPE_OK) {
+            if (!c->error_status)
+                reject_parse_error(c, err);
+            break;
+        }
+        if (in_head)
+            c->head_bytes += used;
+        off += used;
+        if (c->phase == IOB_PHASE_READY) {
+            *consumed = off;
+            complete_request(c);
+            return IOB_FEED_REQUEST;
+        }
+    }
+    *consumed = off;
+    if (c->error_status) {
+        *consumed = len;
+        iob_exchange_reject(c, c->error_status, c->error_msg);
+        return IOB_FEED_CLOSE;
+    }
+    return IOB_FEED_MORE;
+}
+
+struct iob_buf *iob_conn_output(struct iob_conn *c)
+{
+    return &c->out;
+}
+
+bool iob_conn_want_close(const struct iob_conn *c)
+{
+    return c->want_close;
+}
+
+bool iob_conn_is_idle(const struct iob_conn *c)
+{
+    return c->phase == IOB_PHASE_IDLE;
+}
+
+uint64_t iob_conn_deadline_ns(const struct iob_conn *c)
+{
+    switch (c->phase) {
+    case IOB_PHASE_IDLE:
+        /* A new connection gets header_timeout_ms for its first request; afterwards the
+         * keep-alive idle timeout runs until the next request's first byte. */
+        if (!c->has_served)
+            return c->accept_ns + c->env->header_timeout_ms * IOB_NS_PER_MS;
+        return c->last_byte_ns + c->env->idle_timeout_ms * IOB_NS_PER_MS;
+    case IOB_PHASE_HEADERS:
+        /* From the first byte, not the last: one byte a second never extends it (slowloris). */
+        return c->x.start_ns + c->env->header_timeout_ms * IOB_NS_PER_MS;
+    case IOB_PHASE_BODY:
+        return c->last_byte_ns + c->env->idle_timeout_ms * IOB_NS_PER_MS;
+    default:
+        return 0;
+    }
+}
+
+void iob_conn_timed_out(struct iob_conn *c)
+{
+    c->want_close = true;
+    if (c->phase == IOB_PHASE_HEADERS)
+        iob_exchange_reject(c, 408, "request headers not complete within header_timeout_ms");
+    c->phase = IOB_PHASE_CLOSING;
+}
+
+void iob_conn_drain(struct iob_conn *c)
+{
+    c->draining = true;
+}

@@ -1,0 +1,84 @@
+/* The inside of a connection, shared by conn.c (parsing) and exchange.c (answering) only.
+ * Engines and handlers never include this. llhttp stays behind an opaque pointer so that only
+ * conn.c includes llhttp.h. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handlers/handler.h"
+#include "handlers/routes.h"
+#include "server/base/buf.h"
+#include "server/http/conn.h"
+
+enum iob_phase {
+    IOB_PHASE_IDLE,    /* between requests */
+    IOB_PHASE_HEADERS, /* request line and headers arriving */
+    IOB_PHASE_BODY,    /* body arriving */
+    IOB_PHASE_READY,   /* request complete, not yet begun */
+    IOB_PHASE_BUSY,    /* an exchange is in progress */
+    IOB_PHASE_CLOSING, /* answered an error; nothing more is parsed */
+};
+
+enum iob_header {
+    IOB_HEADER_OTHER,
+    IOB_HEADER_HOST,
+    IOB_HEADER_CONTENT_TYPE,
+    IOB_HEADER_EXPECT,
+};
+
+/* One request from its first byte to its answer. Reset after each answer. */
+struct iob_exchange {
+    const struct iob_route *route; /* NULL: no such path */
+    enum iob_method method;
+    const char *method_name;
+    int http_minor;
+    bool keep_alive;      /* llhttp_should_keep_alive() at the end of the headers */
+    bool asked_keepalive; /* HTTP/1.0 with Connection: keep-alive */
+    uint64_t start_ns;    /* the request's first byte */
+    enum iob_step step;
+    struct iob_request req;
+    struct iob_plan plan;
+    struct iob_response res;
+    struct iob_buf res_body;
+};
+
+struct iob_conn {
+    struct llhttp__internal_s *parser;
+    const struct iob_env *env;
+    char peer[64];
+    enum iob_phase phase;
+    bool has_served; /* a request was answered: idle_timeout_ms applies between requests */
+    bool want_close;
+    bool draining;
+    uint64_t accept_ns;
+    uint64_t last_byte_ns;
+
+    /* The request being parsed. head holds the URL, then the Content-Type value. */
+    struct iob_buf head;
+    size_t url_len;
+    bool url_done;
+    size_t head_bytes; /* request line + headers so far, against max_header_bytes */
+    enum iob_header header;
+    size_t field_len;
+    char field[16]; /* the lowercased start of the header name */
+    size_t ctype_off;
+    size_t ctype_len;
+    bool has_ctype;
+    char expect[16];
+    size_t expect_len;
+    unsigned host_count;
+    bool skip_body; /* the route takes no body: read and discard it */
+    int error_status;
+    const char *error_msg;
+    struct iob_buf body;
+
+    struct iob_exchange x;
+    struct iob_buf out;
+};
+
+/* Answers a request that failed before it could begin (a parse error, a limit, 408): the JSON
+ * error in the output with Connection: close, counted and logged. exchange.c. */
+void iob_exchange_reject(struct iob_conn *c, int status, const char *msg);
+/* Forgets the request just answered so the next one starts clean. conn.c. */
+void iob_conn_request_done(struct iob_conn *c);

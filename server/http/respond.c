@@ -1,0 +1,109 @@
+/* Response serialisation shared by both engines. Knows HTTP framing, not sockets or routes. */
+#include "server/http/respond.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "server/base/clock.h"
+#include "version.h"
+
+#define SERVER_HEADER "Server: iobound/" IOB_VERSION "\r\n"
+
+/* Standard reason phrases (RFC 9110 and the IANA registry), for /status/CODE too. */
+static const struct {
+    int status;
+    const char *reason;
+} reasons[] = {
+    {100, "Continue"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {206, "Partial Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {418, "I'm a teapot"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {425, "Too Early"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {451, "Unavailable For Legal Reasons"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+    {507, "Insufficient Storage"},
+    {511, "Network Authentication Required"},
+};
+
+const char *iob_respond_reason(int status)
+{
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    return "Unknown";
+}
+
+int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
+                      const struct iob_respond_opts *opts)
+{
+    char date[IOB_HTTP_DATE_LEN + 1];
+    size_t body_len = res->body ? res->body->len : 0;
+    iob_clock_http_date(date);
+
+    int rc = iob_buf_printf(out, "HTTP/1.1 %d %s\r\n" SERVER_HEADER "Date: %s\r\n", res->status,
+                            iob_respond_reason(res->status), date);
+    if (rc == 0 && res->content_type)
+        rc = iob_buf_printf(out, "Content-Type: %s\r\n", res->content_type);
+    if (rc == 0)
+        rc = iob_buf_printf(out, "Content-Length: %zu\r\n", body_len);
+    if (rc == 0 && opts->allow)
+        rc = iob_buf_printf(out, "Allow: %s\r\n", opts->allow);
+    if (rc == 0 && opts->want_close)
+        rc = iob_buf_puts(out, "Connection: close\r\n");
+    else if (rc == 0 && opts->want_keepalive)
+        rc = iob_buf_puts(out, "Connection: keep-alive\r\n");
+    if (rc == 0)
+        rc = iob_buf_puts(out, "\r\n");
+    if (rc == 0 && body_len && !opts->is_head)
+        rc = iob_buf_append(out, res->body->data, body_len);
+    return rc;
+}
+
+size_t iob_respond_overload(char *buf, size_t len)
+{
+    static const char body[] = "{\"error\":\"too many open connections; retry after 1 second\"}";
+    char date[IOB_HTTP_DATE_LEN + 1];
+    iob_clock_http_date(date);
+    int n = snprintf(buf, len,
+                     "HTTP/1.1 503 Service Unavailable\r\n" SERVER_HEADER "Date: %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Retry-After: 1\r\nConnection: close\r\n\r\n%s",
+                     date, sizeof(body) - 1, body);
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}

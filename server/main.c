@@ -1,0 +1,173 @@
+/* The process: command line -> configuration -> logs -> socket -> daemon -> engine -> exit code.
+ * The only file that names both engines and the only one that calls exit() (daemon.c's waiting
+ * parent aside). Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "handlers/routes.h"
+#include "server/base/log.h"
+#include "server/base/metrics.h"
+#include "server/cli.h"
+#include "server/daemon.h"
+#include "server/engine/engine.h"
+#include "server/health.h"
+#include "server/listen.h"
+#include "version.h"
+
+extern char **environ;
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+#define HEALTH_CHECK_TIMEOUT_MS 2000
+
+/* defaults < file < environment < flags */
+static int build_config(const struct iob_cli *cli, struct iob_config *cfg, struct iob_diag *d)
+{
+    iob_config_defaults(cfg);
+    if (cli->config_path)
+        iob_config_load_file(cfg, cli->config_path, d);
+    iob_config_overlay_env(cfg, environ, d);
+    if (cli->mode)
+        iob_config_set(cfg, "--mode", "server", "mode", cli->mode, d);
+    if (cli->listen)
+        iob_config_set(cfg, "--listen", "server", "listen", cli->listen, d);
+    for (size_t i = 0; i < cli->n_sets; i++)
+        iob_config_overlay_set(cfg, cli->sets[i], d);
+    if (cli->daemon)
+        iob_config_set(cfg, "--daemon", "process", "daemonize", "true", d);
+    if (cli->pid_file)
+        iob_config_set(cfg, "--pid-file", "process", "pid_file", cli->pid_file, d);
+    if (d->errors == 0)
+        iob_config_validate(cfg, d);
+    return d->errors ? -EINVAL : 0;
+}
+
+static void build_env(const struct iob_config *cfg, struct iob_env *env)
+{
+    *env = (struct iob_env){
+        .mode = iob_mode_name(cfg->server.mode),
+        .max_sleep_ms = cfg->limits.max_sleep_ms,
+        .max_cpu_ms = cfg->limits.max_cpu_ms,
+        .max_gather_tasks = cfg->limits.max_gather_tasks,
+        .max_body_bytes = cfg->limits.max_body_bytes,
+        .max_header_bytes = cfg->limits.max_header_bytes,
+        .header_timeout_ms = cfg->limits.header_timeout_ms,
+        .idle_timeout_ms = cfg->limits.idle_timeout_ms,
+        .max_connections = cfg->server.max_connections,
+    };
+}
+
+/* The address --health-check asks: the flag's, else our own listen address, with a wildcard
+ * host turned into loopback. */
+static void health_addr(const struct iob_cli *cli, const struct iob_config *cfg, char *out,
+                        size_t outlen)
+{
+    const char *addr =
+        cli->health_check && *cli->health_check ? cli->health_check : cfg->server.listen;
+    const char *port = strrchr(addr, ':');
+    if (strncmp(addr, "0.0.0.0:", 8) == 0)
+        snprintf(out, outlen, "127.0.0.1%s", port);
+    else if (strncmp(addr, "[::]:", 5) == 0)
+        snprintf(out, outlen, "[::1]%s", port);
+    else
+        snprintf(out, outlen, "%s", addr);
+}
+
+static int serve(const struct iob_config *cfg)
+{
+    char err[1024], name[128];
+    int rc =
+        iob_log_open(cfg->log.error_log, cfg->log.access_log, cfg->log.level, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "iobound: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    int fd = iob_listen_open(cfg->server.listen, (int)cfg->server.backlog, err, sizeof(err));
+    if (fd < 0) {
+        iob_log(IOB_LOG_ERROR, "%s", err);
+        return fd == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    if (cfg->process.daemonize && iob_daemon_detach(err, sizeof(err)) < 0) {
+        iob_log(IOB_LOG_ERROR, "--daemon: %s", err);
+        close(fd);
+        return EXIT_RUNTIME;
+    }
+    const char *pid_file = cfg->process.pid_file[0] ? cfg->process.pid_file : NULL;
+    if (pid_file && iob_daemon_pidfile_write(pid_file, err, sizeof(err)) < 0) {
+        iob_log(IOB_LOG_ERROR, "pid file: %s", err);
+        iob_daemon_ready(EXIT_RUNTIME);
+        close(fd);
+        return EXIT_RUNTIME;
+    }
+
+    struct iob_env env;
+    build_env(cfg, &env);
+    iob_metrics_init(env.mode, iob_route_labels, iob_routes_count + 1);
+    const struct iob_engine *engine =
+        cfg->server.mode == IOB_MODE_THREADED ? &iob_engine_threaded : &iob_engine_evented;
+    iob_listen_name(fd, name, sizeof(name));
+    /* The start-up line is contract: tests and scripts read the port from it. */
+    fprintf(stderr, "iobound %s: %s mode listening on %s (pid %d)\n", IOB_VERSION, engine->name,
+            name, (int)getpid());
+    if (strcmp(cfg->log.error_log, "-") != 0)
+        iob_log(IOB_LOG_INFO, "%s mode listening on %s", engine->name, name);
+    iob_daemon_ready(EXIT_OK);
+
+    struct iob_engine_args args = {.cfg = cfg, .env = &env, .listen_fd = fd};
+    rc = engine->run(&args);
+    if (rc < 0 && rc != -EINTR)
+        iob_log(IOB_LOG_ERROR, "%s engine stopped: %s", engine->name, strerror(-rc));
+    else
+        iob_log(IOB_LOG_INFO, "stopped");
+    if (pid_file)
+        iob_daemon_pidfile_remove(pid_file);
+    iob_log_close();
+    return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    struct iob_cli cli;
+    static struct iob_config cfg;
+    static struct iob_diag diag;
+    char err[512];
+
+    /* A client that goes away must never kill the server; writes see EPIPE instead. */
+    signal(SIGPIPE, SIG_IGN);
+    if (iob_cli_parse(argc, argv, &cli, err, sizeof(err)) < 0) {
+        fprintf(stderr, "iobound: %s\nTry 'iobound --help'.\n", err);
+        return EXIT_USAGE;
+    }
+    if (cli.help) {
+        iob_cli_usage(STDOUT_FILENO);
+        return EXIT_OK;
+    }
+    if (cli.version) {
+        printf("iobound %s\n", IOB_VERSION);
+        return EXIT_OK;
+    }
+    iob_diag_init(&diag);
+    int rc = build_config(&cli, &cfg, &diag);
+    if (diag.len)
+        fputs(diag.text, stderr);
+    if (rc < 0)
+        return EXIT_USAGE;
+    if (cli.check_config) {
+        fflush(stdout);
+        iob_config_dump(&cfg, STDOUT_FILENO);
+        return EXIT_OK;
+    }
+    if (cli.health_check) {
+        char addr[IOB_CONFIG_STR_MAX + 16];
+        health_addr(&cli, &cfg, addr, sizeof(addr));
+        rc = iob_health_check(addr, HEALTH_CHECK_TIMEOUT_MS);
+        if (rc < 0)
+            fprintf(stderr, "iobound: health check of %s failed: %s\n", addr, strerror(-rc));
+        return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+    }
+    return serve(&cfg);
+}

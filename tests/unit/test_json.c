@@ -1,0 +1,85 @@
+/* Unit tests for server/base/json.c: string escaping and fixed-point milliseconds, compared
+ * byte for byte. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include "server/base/json.h"
+
+static void test_json_string_escapes_quotes_backslashes_controls(void **state)
+{
+    (void)state;
+    struct iob_buf b;
+    iob_buf_init(&b, 1024);
+    static const char in[] = "a\"b\\c\nd\re\tf\x01g\x1fh\x7f\xc3\xa9";
+    assert_int_equal(iob_json_string(&b, in, sizeof in - 1), 0);
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001fh\x7f\xc3\xa9\"");
+    iob_buf_fini(&b);
+}
+
+static void test_json_string_keeps_nul_bytes_as_escapes(void **state)
+{
+    (void)state;
+    struct iob_buf b;
+    iob_buf_init(&b, 64);
+    assert_int_equal(iob_json_string(&b, "a\0b", 3), 0);
+    assert_string_equal(b.data, "\"a\\u0000b\"");
+    iob_buf_reset(&b);
+    assert_int_equal(iob_json_string(&b, "", 0), 0);
+    assert_string_equal(b.data, "\"\"");
+    iob_buf_fini(&b);
+}
+
+static void test_json_string_reports_cap(void **state)
+{
+    (void)state;
+    struct iob_buf b;
+    iob_buf_init(&b, 4);
+    assert_int_equal(iob_json_string(&b, "abcdef", 6), -E2BIG);
+    iob_buf_fini(&b);
+}
+
+static void test_json_ms_two_decimals_rounded(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t ns;
+        const char *text;
+    } cases[] = {
+        {0, "0.00"},
+        {4999, "0.00"},
+        {5000, "0.01"}, /* half up */
+        {10000, "0.01"},
+        {100420000, "100.42"},
+        {100424999, "100.42"},
+        {100425000, "100.43"},
+        {999995000, "1000.00"}, /* the carry reaches the integer part */
+        {30000000000ULL, "30000.00"},
+        {UINT64_MAX, "18446744073709.55"},
+    };
+    struct iob_buf b;
+    iob_buf_init(&b, 64);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        iob_buf_reset(&b);
+        assert_int_equal(iob_json_ms(&b, cases[i].ns), 0);
+        assert_string_equal(b.data, cases[i].text);
+    }
+    iob_buf_fini(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_string_escapes_quotes_backslashes_controls),
+        cmocka_unit_test(test_json_string_keeps_nul_bytes_as_escapes),
+        cmocka_unit_test(test_json_string_reports_cap),
+        cmocka_unit_test(test_json_ms_two_decimals_rounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
