@@ -69,6 +69,8 @@ enum iob_step {
     IOB_STEP_SLEEP,  /* wait plan->ms without using CPU */
     IOB_STEP_GATHER, /* run the plan->n_tasks waits concurrently; done when the longest ends */
     IOB_STEP_CPU,    /* call plan->work on the engine's thread (it stalls an evented loop) */
+    IOB_STEP_DRIP,   /* stream plan->bytes in plan->n_chunks pieces, one every plan->ms; the
+                      * answer's head (status, type) goes out first, chunked */
 };
 
 struct iob_task {
@@ -84,7 +86,10 @@ typedef void iob_work_fn(struct iob_plan *plan);
 
 struct iob_plan {
     enum iob_step step;
-    uint64_t ms;            /* SLEEP, CPU */
+    uint64_t ms;            /* SLEEP, CPU; DRIP: the pause before each piece */
+    uint64_t bytes;         /* DRIP: body bytes in all */
+    uint64_t n_chunks;      /* DRIP: pieces */
+    uint64_t seed;          /* a random value per request, set before plan() (e.g. jitter) */
     struct iob_task *tasks; /* GATHER: allocated by iob_plan_tasks(), freed by iob_plan_fini() */
     size_t n_tasks;
     iob_work_fn *work;   /* CPU */

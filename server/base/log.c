@@ -214,7 +214,8 @@ static size_t format_iso_time(char *out, size_t outlen)
     return n + (size_t)m;
 }
 
-static void vlog(enum iob_log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vlog(enum iob_log_level level, const char *fmt,
+                                                       va_list ap)
 {
     char line[LINE_MAX_BYTES];
     size_t n = format_iso_time(line, sizeof line);

@@ -43,7 +43,8 @@ struct ev_conn {
     struct iob_conn *conn;
     struct event *timer;      /* the SLEEP wait while busy, else the connection's deadline */
     struct iob_plan *plan;    /* the step in progress, or NULL */
-    uint64_t wait_until_ns;   /* SLEEP: when the wait ends */
+    uint64_t wait_until_ns;   /* SLEEP, DRIP: when the (next) wait ends */
+    size_t drip_sent;         /* DRIP: pieces written so far */
     struct task_timer *tasks; /* GATHER: one timer per task */
     size_t tasks_left;
     bool closing; /* close once the output is written */
@@ -156,7 +157,11 @@ static void begin(struct ev_conn *ec)
         flush(ec);
         return;
     case IOB_STEP_SLEEP:
+    case IOB_STEP_DRIP:
+        /* DRIP: the head is in the output now; each timer adds a piece (on_timer). */
+        flush(ec);
         ec->plan = plan;
+        ec->drip_sent = 0;
         ec->wait_until_ns = plan->started_ns + plan->ms * IOB_NS_PER_MS;
         add_timer_at(ec->timer, ec->wait_until_ns);
         break;
@@ -254,6 +259,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         if (now < ec->wait_until_ns) {
             add_timer_at(ec->timer, ec->wait_until_ns);
             return;
+        }
+        if (ec->plan->step == IOB_STEP_DRIP) {
+            iob_exchange_drip(ec->conn, ec->drip_sent++);
+            flush(ec);
+            if (ec->drip_sent < ec->plan->n_chunks) {
+                ec->wait_until_ns += ec->plan->ms * IOB_NS_PER_MS;
+                add_timer_at(ec->timer, ec->wait_until_ns);
+                return;
+            }
         }
         complete_wait(ec);
     } else {

@@ -127,24 +127,6 @@ static void run_gather(struct engine *eng, struct iob_plan *plan)
     free(tasks);
 }
 
-static void run_step(struct engine *eng, struct iob_plan *plan, enum iob_step step)
-{
-    switch (step) {
-    case IOB_STEP_NONE:
-        return;
-    case IOB_STEP_SLEEP:
-        sleep_until(plan->started_ns + plan->ms * IOB_NS_PER_MS);
-        break;
-    case IOB_STEP_GATHER:
-        run_gather(eng, plan);
-        break;
-    case IOB_STEP_CPU:
-        plan->work(plan); /* on this connection's thread, beside the others */
-        break;
-    }
-    plan->ended_ns = iob_clock_now_ns();
-}
-
 /* Writes and clears the connection's output. Returns false when the client is gone. */
 static bool flush(struct th_conn *tc, struct iob_conn *conn)
 {
@@ -154,6 +136,37 @@ static bool flush(struct th_conn *tc, struct iob_conn *conn)
     if (rc < 0)
         iob_log(IOB_LOG_DEBUG, "%s: write: %s", tc->peer, strerror(-rc));
     return rc == 0;
+}
+
+/* Carries out a step on this connection's thread. Returns false when the client went away
+ * during it (the step still runs to its end, so finish() sees a whole plan). */
+static bool run_step(struct th_conn *tc, struct iob_conn *conn, struct iob_plan *plan,
+                     enum iob_step step)
+{
+    bool alive = true;
+    switch (step) {
+    case IOB_STEP_NONE:
+        return true;
+    case IOB_STEP_SLEEP:
+        sleep_until(plan->started_ns + plan->ms * IOB_NS_PER_MS);
+        break;
+    case IOB_STEP_GATHER:
+        run_gather(tc->eng, plan);
+        break;
+    case IOB_STEP_CPU:
+        plan->work(plan); /* on this connection's thread, beside the others */
+        break;
+    case IOB_STEP_DRIP:
+        alive = flush(tc, conn); /* the head */
+        for (size_t i = 0; i < plan->n_chunks; i++) {
+            sleep_until(plan->started_ns + (i + 1) * plan->ms * IOB_NS_PER_MS);
+            iob_exchange_drip(conn, i);
+            alive = alive ? flush(tc, conn) : (iob_buf_reset(iob_conn_output(conn)), false);
+        }
+        break;
+    }
+    plan->ended_ns = iob_clock_now_ns();
+    return alive;
 }
 
 /* Serves one connection until it closes. */
@@ -173,8 +186,10 @@ static void serve(struct th_conn *tc, struct iob_conn *conn)
             if (r == IOB_FEED_REQUEST) {
                 struct iob_plan *plan;
                 enum iob_step step = iob_exchange_begin(conn, &plan);
-                run_step(eng, plan, step);
+                bool alive = run_step(tc, conn, plan, step);
                 iob_exchange_finish(conn);
+                if (!alive)
+                    return;
             }
             if (!flush(tc, conn) || iob_conn_want_close(conn))
                 return;

@@ -245,6 +245,7 @@ struct iob_conn *iob_conn_new(const struct iob_env *env, const char *peer)
     c->env = env;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->accept_ns = iob_clock_now_ns();
+    c->random_state = c->accept_ns ^ (uint64_t)(uintptr_t)c;
     c->last_byte_ns = c->accept_ns;
     iob_buf_init(&c->head, env->max_header_bytes);
     iob_buf_init(&c->body, env->max_body_bytes);
@@ -265,6 +266,15 @@ void iob_conn_free(struct iob_conn *c)
     iob_buf_fini(&c->out);
     free(c->parser);
     free(c);
+}
+
+uint64_t iob_conn_random(struct iob_conn *c)
+{
+    /* splitmix64: per connection, so handlers get randomness without shared state. */
+    uint64_t z = (c->random_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
 }
 
 void iob_conn_request_done(struct iob_conn *c)

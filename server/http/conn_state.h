@@ -52,6 +52,7 @@ struct iob_conn {
     bool want_close;
     bool draining;
     uint64_t accept_ns;
+    uint64_t random_state; /* splitmix64 state, seeded from the clock and this address */
     uint64_t last_byte_ns;
 
     /* The request being parsed. head holds the URL, then the Content-Type value. */
@@ -80,5 +81,7 @@ struct iob_conn {
 /* Answers a request that failed before it could begin (a parse error, a limit, 408): the JSON
  * error in the output with Connection: close, counted and logged. exchange.c. */
 void iob_exchange_reject(struct iob_conn *c, int status, const char *msg);
+/* The next value of the connection's random sequence (a per-request seed for handlers). */
+uint64_t iob_conn_random(struct iob_conn *c);
 /* Forgets the request just answered so the next one starts clean. conn.c. */
 void iob_conn_request_done(struct iob_conn *c);

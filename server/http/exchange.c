@@ -22,26 +22,26 @@ static bool method_allowed(const struct iob_route *route, enum iob_method method
     return allowed & method;
 }
 
-/* Writes the answer in x->res to the output, counts and logs it. begun: the request was counted
- * as in flight by iob_exchange_begin(). */
-static void answer(struct iob_conn *c, bool begun)
+static struct iob_respond_opts respond_opts(struct iob_conn *c)
 {
     struct iob_exchange *x = &c->x;
-    bool is_405 = x->res.status == 405;
     if (!x->keep_alive || c->draining)
         c->want_close = true;
-    struct iob_respond_opts opts = {
+    return (struct iob_respond_opts){
         .is_head = x->method == IOB_METHOD_HEAD,
         .want_close = c->want_close,
         .want_keepalive = x->asked_keepalive && !c->want_close,
-        .allow = is_405 ? (x->route ? x->route->allow : "GET, HEAD, POST") : NULL,
+        .allow = x->res.status != 405 ? NULL
+                 : x->route           ? x->route->allow
+                                      : "GET, HEAD, POST",
     };
-    if (iob_respond_write(&c->out, &x->res, &opts) < 0) {
-        /* The answer does not fit its buffer: say so instead, and close. */
-        c->want_close = opts.want_close = true;
-        iob_handler_error(&x->res, 500, "response too large for the output buffer");
-        iob_respond_write(&c->out, &x->res, &opts);
-    }
+}
+
+/* Counts and logs the answer. begun: the request was counted as in flight by
+ * iob_exchange_begin(). */
+static void account(struct iob_conn *c, bool begun, size_t body_bytes)
+{
+    struct iob_exchange *x = &c->x;
     uint64_t duration_ns = iob_clock_now_ns() - x->start_ns;
     if (begun)
         iob_metrics_request_end(route_id(x->route), x->res.status, duration_ns);
@@ -50,7 +50,27 @@ static void answer(struct iob_conn *c, bool begun)
     if (iob_log_access_enabled())
         iob_log_access(c->peer, x->method_name ? x->method_name : "-",
                        c->head.data ? c->head.data : "", c->url_len, x->http_minor, x->res.status,
-                       x->res.body ? x->res.body->len : 0, duration_ns);
+                       body_bytes, duration_ns);
+}
+
+/* Writes the answer in x->res to the output, counts and logs it. */
+static void answer(struct iob_conn *c, bool begun)
+{
+    struct iob_exchange *x = &c->x;
+    struct iob_respond_opts opts = respond_opts(c);
+    if (iob_respond_write(&c->out, &x->res, &opts) < 0) {
+        /* The answer does not fit its buffer: say so instead, and close. */
+        c->want_close = opts.want_close = true;
+        iob_handler_error(&x->res, 500, "response too large for the output buffer");
+        iob_respond_write(&c->out, &x->res, &opts);
+    }
+    account(c, begun, x->res.body ? x->res.body->len : 0);
+}
+
+/* Size of DRIP piece i: the bytes spread evenly, the remainder over the first pieces. */
+static size_t drip_piece_bytes(const struct iob_plan *plan, size_t i)
+{
+    return (size_t)(plan->bytes / plan->n_chunks + (i < plan->bytes % plan->n_chunks ? 1 : 0));
 }
 
 enum iob_step iob_exchange_begin(struct iob_conn *c, struct iob_plan **plan)
@@ -58,6 +78,7 @@ enum iob_step iob_exchange_begin(struct iob_conn *c, struct iob_plan **plan)
     struct iob_exchange *x = &c->x;
     c->phase = IOB_PHASE_BUSY;
     x->res.body = &x->res_body;
+    x->plan.seed = iob_conn_random(c);
     *plan = &x->plan;
     iob_metrics_request_begin();
     if (!x->route)
@@ -69,7 +90,19 @@ enum iob_step iob_exchange_begin(struct iob_conn *c, struct iob_plan **plan)
         x->step = x->route->plan(&x->req, c->env, &x->plan, &x->res);
     x->plan.step = x->step;
     x->plan.started_ns = iob_clock_now_ns();
+    if (x->step == IOB_STEP_DRIP) {
+        /* The head goes out now; the pieces follow as the engine's timers fire. */
+        struct iob_respond_opts opts = respond_opts(c);
+        iob_respond_head_chunked(&c->out, &x->res, &opts);
+    }
     return x->step;
+}
+
+void iob_exchange_drip(struct iob_conn *c, size_t i)
+{
+    struct iob_exchange *x = &c->x;
+    if (x->method != IOB_METHOD_HEAD)
+        iob_respond_chunk(&c->out, '*', drip_piece_bytes(&x->plan, i));
 }
 
 void iob_exchange_finish(struct iob_conn *c)
@@ -77,7 +110,13 @@ void iob_exchange_finish(struct iob_conn *c)
     struct iob_exchange *x = &c->x;
     if (x->step != IOB_STEP_NONE && x->route->finish)
         x->route->finish(&x->req, c->env, &x->plan, &x->res);
-    answer(c, true);
+    if (x->step == IOB_STEP_DRIP) {
+        if (x->method != IOB_METHOD_HEAD)
+            iob_buf_puts(&c->out, "0\r\n\r\n");
+        account(c, true, x->plan.bytes);
+    } else {
+        answer(c, true);
+    }
     iob_conn_request_done(c);
 }
 

@@ -11,6 +11,9 @@
  * and sets *plan (owned by the connection; the engine fills its timings). For IOB_STEP_NONE the
  * engine goes straight to iob_exchange_finish(). */
 enum iob_step iob_exchange_begin(struct iob_conn *c, struct iob_plan **plan);
+/* DRIP: appends piece i (0-based, in order) of the streamed body to the output. The engine calls
+ * it plan->n_chunks times, plan->ms apart, between begin and finish. */
+void iob_exchange_drip(struct iob_conn *c, size_t i);
 /* Calls finish() (exactly once per begin, even when the client has gone), appends the answer to
  * the connection's output, counts it and logs it. */
 void iob_exchange_finish(struct iob_conn *c);

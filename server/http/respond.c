@@ -69,19 +69,23 @@ const char *iob_respond_reason(int status)
     return "Unknown";
 }
 
-int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
-                      const struct iob_respond_opts *opts)
+/* The status line and headers. content_length < 0: a chunked body follows. */
+static int write_head(struct iob_buf *out, const struct iob_response *res,
+                      const struct iob_respond_opts *opts, long long content_length)
 {
     char date[IOB_HTTP_DATE_LEN + 1];
-    size_t body_len = res->body ? res->body->len : 0;
     iob_clock_http_date(date);
 
     int rc = iob_buf_printf(out, "HTTP/1.1 %d %s\r\n" SERVER_HEADER "Date: %s\r\n", res->status,
                             iob_respond_reason(res->status), date);
-    if (rc == 0 && res->content_type)
-        rc = iob_buf_printf(out, "Content-Type: %s\r\n", res->content_type);
-    if (rc == 0)
-        rc = iob_buf_printf(out, "Content-Length: %zu\r\n", body_len);
+    if (rc == 0 && res->content_type) {
+        size_t n = res->content_type_len ? res->content_type_len : strlen(res->content_type);
+        rc = iob_buf_printf(out, "Content-Type: %.*s\r\n", (int)n, res->content_type);
+    }
+    if (rc == 0 && content_length >= 0)
+        rc = iob_buf_printf(out, "Content-Length: %lld\r\n", content_length);
+    else if (rc == 0)
+        rc = iob_buf_puts(out, "Transfer-Encoding: chunked\r\n");
     if (rc == 0 && opts->allow)
         rc = iob_buf_printf(out, "Allow: %s\r\n", opts->allow);
     if (rc == 0 && opts->want_close)
@@ -90,8 +94,39 @@ int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
         rc = iob_buf_puts(out, "Connection: keep-alive\r\n");
     if (rc == 0)
         rc = iob_buf_puts(out, "\r\n");
+    return rc;
+}
+
+int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
+                      const struct iob_respond_opts *opts)
+{
+    size_t body_len = res->body ? res->body->len : 0;
+    int rc = write_head(out, res, opts, (long long)body_len);
     if (rc == 0 && body_len && !opts->is_head)
         rc = iob_buf_append(out, res->body->data, body_len);
+    return rc;
+}
+
+int iob_respond_head_chunked(struct iob_buf *out, const struct iob_response *res,
+                             const struct iob_respond_opts *opts)
+{
+    return write_head(out, res, opts, -1);
+}
+
+int iob_respond_chunk(struct iob_buf *out, char fill, size_t len)
+{
+    if (len == 0) /* a zero-size chunk would end the body */
+        return 0;
+    char block[1024];
+    memset(block, fill, sizeof(block));
+    int rc = iob_buf_printf(out, "%zx\r\n", len);
+    for (size_t left = len; rc == 0 && left > 0;) {
+        size_t n = left < sizeof(block) ? left : sizeof(block);
+        rc = iob_buf_append(out, block, n);
+        left -= n;
+    }
+    if (rc == 0)
+        rc = iob_buf_puts(out, "\r\n");
     return rc;
 }
 

@@ -9,15 +9,23 @@
 #include "server/base/buf.h"
 
 struct iob_respond_opts {
-    bool is_head;         /* headers as for GET, no body */
-    bool want_close;      /* the server closes after this response: Connection: close */
-    bool want_keepalive;  /* an HTTP/1.0 client asked for keep-alive: say we keep it */
-    const char *allow;    /* Allow header (405), or NULL */
+    bool is_head;        /* headers as for GET, no body */
+    bool want_close;     /* the server closes after this response: Connection: close */
+    bool want_keepalive; /* an HTTP/1.0 client asked for keep-alive: say we keep it */
+    const char *allow;   /* Allow header (405), or NULL */
 };
 
 /* Appends the whole response to out. Returns 0 or a negative errno from iob_buf_append(). */
 int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
                       const struct iob_respond_opts *opts);
+/* Appends the head of a streamed answer: Transfer-Encoding: chunked instead of Content-Length.
+ * The chunks follow with iob_respond_chunk(), the end with "0\r\n\r\n". Returns as
+ * iob_respond_write(). */
+int iob_respond_head_chunked(struct iob_buf *out, const struct iob_response *res,
+                             const struct iob_respond_opts *opts);
+/* Appends one chunk of len bytes, each the byte fill; nothing when len is 0. Returns as
+ * iob_buf_append(). */
+int iob_respond_chunk(struct iob_buf *out, char fill, size_t len);
 /* The standard reason phrase of status ("Not Found"), or "Unknown". */
 const char *iob_respond_reason(int status);
 /* Writes the complete 503 answer for a connection over max_connections (Retry-After: 1,

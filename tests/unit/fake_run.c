@@ -22,6 +22,10 @@ void iob_fake_run(struct iob_plan *plan)
                 plan->ended_ns = t->finished_ns;
         }
         return;
+    case IOB_STEP_DRIP: /* n_chunks pieces, each after a pause of ms */
+        plan->ended_ns =
+            plan->started_ns + plan->n_chunks * plan->ms * IOB_NS_PER_MS + IOB_FAKE_LATE_NS;
+        return;
     case IOB_STEP_CPU:
         plan->work(plan);
         plan->ended_ns = plan->started_ns + plan->ms * IOB_NS_PER_MS + IOB_FAKE_LATE_NS;
