@@ -49,6 +49,13 @@ clean:
 docker-test:
 	./tests/docker-test.sh
 
+# `make fuzz [FUZZ_SECONDS=600]`: the libFuzzer target over the HTTP layer for longer than the
+# 60 s `make test` gives it; a crashing input is saved as build-fuzz/crash-*. See tests/fuzz/run.sh.
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz: deps-test
+	./tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 # `make bench [QUICK=1]`: both modes against nginx, Go, aiohttp and ThreadingHTTPServer in
 # one run; results in bench/results/<date>/. Never part of `make test`.
 BENCH_PKGS := $(BUILD_PKGS) wrk gnuplot-nox nginx libnginx-mod-http-echo golang-go python3-aiohttp
@@ -57,3 +64,10 @@ BENCH_PKGS := $(BUILD_PKGS) wrk gnuplot-nox nginx libnginx-mod-http-echo golang-
 bench:
 	@./.ci/install-deps $(BENCH_PKGS)
 	/usr/bin/python3 bench/run.py $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
+
+# `make demo`: both modes side by side in under 30 s, each claim HELD or DID NOT HOLD, and a
+# timeline chart in bench/results/demo/. See bench/demo/run.sh. Never part of `make test`.
+.PHONY: demo
+demo:
+	@./.ci/install-deps $(BUILD_PKGS) libcurl4-openssl-dev gnuplot-nox
+	./bench/demo/run.sh

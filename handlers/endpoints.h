@@ -14,6 +14,9 @@ iob_finish_fn iob_cpu_finish;
 iob_plan_fn iob_echo_plan;
 iob_plan_fn iob_healthz_plan;
 iob_plan_fn iob_metrics_plan;
+iob_plan_fn iob_drip_plan;
+iob_plan_fn iob_status_plan;
+iob_finish_fn iob_status_finish;
 
 /* The JSON bodies of timed endpoints share their ends: each opens with the mode and reports
  * the step's elapsed time. Return as iob_buf_append(). */

@@ -1,6 +1,6 @@
 /* Query parsing without copies: a cursor decodes percent-escapes byte by byte, so a value of
  * any length is checked in place, and each number is handed to iob_strnum_u64() through a
- * small token buffer. */
+ * small token buffer. The jitter draw lives here too: a pure function of the request's seed. */
 #include "handlers/params.h"
 
 #include <errno.h>
@@ -121,19 +121,68 @@ static int find_one(const struct iob_request *req, const char *name, const char 
     return 0;
 }
 
+/* Reads name as one number in [min, max]. Returns 1 with *out set, 0 when it is absent and
+ * is_optional (*out untouched), or -EINVAL with the message in err. */
+static int read_u64(const struct iob_request *req, const char *name, uint64_t min, uint64_t max,
+                    bool is_optional, uint64_t *out, char *err, size_t errlen)
+{
+    char allowed[64];
+    snprintf(allowed, sizeof allowed, "a decimal integer from %" PRIu64 " to %" PRIu64, min, max);
+    struct cursor value;
+    bool has_more;
+    uint64_t n;
+    if (is_optional && find_value(req, name, &value) == 0)
+        return 0;
+    int rc = find_one(req, name, allowed, &value, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (next_number(&value, false, max, &n, &has_more) != 0 || n < min) {
+        snprintf(err, errlen, "%s must be %s", name, allowed);
+        return -EINVAL;
+    }
+    *out = n;
+    return 1;
+}
+
 int iob_param_u64(const struct iob_request *req, const char *name, uint64_t max, uint64_t *out,
                   char *err, size_t errlen)
 {
-    char allowed[64];
-    snprintf(allowed, sizeof allowed, "a decimal integer from 0 to %" PRIu64, max);
-    struct cursor value;
-    bool has_more;
-    int rc = find_one(req, name, allowed, &value, err, errlen);
-    if (rc == 0 && next_number(&value, false, max, out, &has_more) != 0) {
-        snprintf(err, errlen, "%s must be %s", name, allowed);
-        rc = -EINVAL;
-    }
-    return rc;
+    int rc = read_u64(req, name, 0, max, false, out, err, errlen);
+    return rc < 0 ? rc : 0;
+}
+
+int iob_param_u64_opt(const struct iob_request *req, const char *name, uint64_t min, uint64_t max,
+                      uint64_t fallback, uint64_t *out, char *err, size_t errlen)
+{
+    *out = fallback;
+    return read_u64(req, name, min, max, true, out, err, errlen);
+}
+
+int iob_param_jitter(const struct iob_request *req, uint64_t max_ms, struct iob_jitter *out,
+                     char *err, size_t errlen)
+{
+    int rc = iob_param_u64_opt(req, "jitter", 0, max_ms, 0, &out->ms, err, errlen);
+    out->is_given = rc == 1;
+    return rc < 0 ? rc : 0;
+}
+
+/* splitmix64's output function: spreads the bits of consecutive inputs over the whole word. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t iob_param_jittered_ms(const struct iob_jitter *j, uint64_t seed, size_t i, uint64_t ms,
+                               uint64_t max_ms)
+{
+    /* 2J+1 outcomes; the modulo's bias is below 2^-40 for any J a limit allows (<= 2^32). */
+    uint64_t draw = mix64(seed + (i + 1) * 0x9e3779b97f4a7c15ULL) % (2 * j->ms + 1);
+    if (ms + draw < j->ms)
+        return 0;
+    uint64_t wait_ms = ms + draw - j->ms;
+    return wait_ms < max_ms ? wait_ms : max_ms;
 }
 
 /* Walks the list once, storing into tasks unless it is NULL; sets *count. Returns 0 or -EINVAL

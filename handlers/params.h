@@ -2,6 +2,7 @@
  * is percent-decoded first ('+' is a space), unknown parameters are ignored, and a parameter
  * given twice is an error rather than a guess. Pure; any thread; never allocates. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,27 @@
  * *out, or -EINVAL with the message in err (missing, repeated, empty, not digits, too big). */
 int iob_param_u64(const struct iob_request *req, const char *name, uint64_t max, uint64_t *out,
                   char *err, size_t errlen);
+
+/* Reads an optional parameter name as one decimal integer in [min, max]. Returns 1 with *out set
+ * when given, 0 with *out = fallback when absent, or -EINVAL with the message in err (repeated,
+ * empty, not digits, out of range). */
+int iob_param_u64_opt(const struct iob_request *req, const char *name, uint64_t min, uint64_t max,
+                      uint64_t fallback, uint64_t *out, char *err, size_t errlen);
+
+/* The optional jitter=J of /sleep and /gather (SPEC Extensions): J follows the rules of ms. */
+struct iob_jitter {
+    uint64_t ms;
+    bool is_given; /* the query named it, so the answer reports jitter_ms */
+};
+/* Reads jitter (absent: 0, not given) as a decimal integer in [0, max_ms]. Returns 0, or -EINVAL
+ * with the message in err. */
+int iob_param_jitter(const struct iob_request *req, uint64_t max_ms, struct iob_jitter *out,
+                     char *err, size_t errlen);
+/* Wait i of a request seeded with seed (plan->seed): uniform in [ms - J, ms + J], then clamped to
+ * [0, max_ms]. Pure: the randomness is seed and i alone, so the same arguments give the same
+ * wait and concurrent requests share nothing. */
+uint64_t iob_param_jittered_ms(const struct iob_jitter *j, uint64_t seed, size_t i, uint64_t ms,
+                               uint64_t max_ms);
 
 /* Reads parameter name as a comma-separated list of 1 to max_tasks waits, each a decimal
  * integer in [0, max_ms], into a GATHER plan's tasks (allocated here via iob_plan_tasks()).

@@ -29,6 +29,12 @@ const struct iob_route iob_routes[] = {
      iob_healthz_plan, NULL},
     {"metrics", "/metrics", GET_HEAD, "GET, HEAD", "/metrics", "Prometheus text format 0.0.4",
      iob_metrics_plan, NULL},
+    {"drip", "/drip", GET_HEAD, "GET, HEAD", "/drip?bytes=10&chunks=5&ms=200",
+     "streams bytes of '*' in chunks pieces, ms apart: a timer per piece or a sleeping thread",
+     iob_drip_plan, NULL},
+    {"status", "/status/", GET_HEAD, "GET, HEAD", "/status/418",
+     "answers with status CODE (200-599) and its reason phrase, after an optional ?ms= wait",
+     iob_status_plan, iob_status_finish},
 };
 const size_t iob_routes_count = sizeof iob_routes / sizeof iob_routes[0];
 const size_t iob_route_other = sizeof iob_routes / sizeof iob_routes[0];
@@ -36,7 +42,8 @@ const size_t iob_route_other = sizeof iob_routes / sizeof iob_routes[0];
 /* The same labels as the rows above, in the same order (unit.handlers checks), then "other": C
  * cannot build this array from the table's fields at compile time. */
 const char *const iob_route_labels[] = {
-    "index", "hello", "sleep", "gather", "cpu", "echo", "healthz", "metrics", "other",
+    "index",   "hello",   "sleep", "gather", "cpu",   "echo",
+    "healthz", "metrics", "drip",  "status", "other",
 };
 _Static_assert(sizeof iob_route_labels / sizeof iob_route_labels[0] ==
                    sizeof iob_routes / sizeof iob_routes[0] + 1,
@@ -47,8 +54,9 @@ const struct iob_route *iob_route_find(const char *path, size_t len)
     for (size_t i = 0; i < iob_routes_count; i++) {
         const struct iob_route *r = &iob_routes[i];
         size_t n = strlen(r->path);
+        /* A prefix row also takes the bare prefix, so its plan() can say what is missing. */
         bool is_prefix = n > 1 && r->path[n - 1] == '/';
-        if ((len == n || (is_prefix && len > n)) && memcmp(path, r->path, n) == 0)
+        if ((is_prefix ? len >= n : len == n) && memcmp(path, r->path, n) == 0)
             return r;
     }
     return NULL;

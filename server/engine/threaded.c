@@ -38,6 +38,7 @@ struct engine {
     pthread_attr_t conn_attr;
     pthread_attr_t task_attr;
     int stop_pipe[2]; /* written once at shutdown; every connection thread polls the read end */
+    atomic_bool stopping; /* set before the pipe is written; read after each step */
     atomic_size_t n_open;
 };
 
@@ -187,6 +188,9 @@ static void serve(struct th_conn *tc, struct iob_conn *conn)
                 struct iob_plan *plan;
                 enum iob_step step = iob_exchange_begin(conn, &plan);
                 bool alive = run_step(tc, conn, plan, step);
+                /* A stop that came during the step: this answer already says it closes. */
+                if (atomic_load(&eng->stopping))
+                    iob_conn_drain(conn);
                 iob_exchange_finish(conn);
                 if (!alive)
                     return;
@@ -311,6 +315,7 @@ static int drain(struct engine *eng, int sfd)
     uint64_t deadline = iob_clock_now_ns() + eng->cfg->process.shutdown_grace_ms * IOB_NS_PER_MS;
     iob_log(IOB_LOG_INFO, "stopping: %zu connections open; grace %u ms", atomic_load(&eng->n_open),
             eng->cfg->process.shutdown_grace_ms);
+    atomic_store(&eng->stopping, true);
     (void)!write(eng->stop_pipe[1], "x", 1);
     while (atomic_load(&eng->n_open) > 0) {
         if (iob_clock_now_ns() >= deadline) {

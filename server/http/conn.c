@@ -58,9 +58,16 @@ static int on_url_complete(llhttp_t *p)
     return 0;
 }
 
+/* The stream offset of at, a byte of the llhttp_execute() in progress. */
+static uint64_t stream_off(const struct iob_conn *c, const char *at)
+{
+    return c->exec_off + (uint64_t)(at - c->exec_base);
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct iob_conn *c = conn_of(p);
+    c->field_end = stream_off(c, at) + len;
     for (size_t i = 0; i < len && c->field_len + i < sizeof(c->field); i++)
         c->field[c->field_len + i] = (char)(at[i] | 0x20);
     c->field_len += len;
@@ -90,8 +97,12 @@ static int on_header_field_complete(llhttp_t *p)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct iob_conn *c = conn_of(p);
-    /* llhttp 8.1 accepts obs-fold continuation lines and hands them over inside the value. */
-    if (memchr(at, '\r', len) || memchr(at, '\n', len))
+    /* llhttp 8.1 accepts obs-fold (a line break then blanks, even before the value's first
+     * byte) and hands the next line over as more of the value: no LF may lie between a header's
+     * name and a piece of its value. An empty name is rejected once its value is complete. */
+    uint64_t from_off = c->field_end > c->exec_off ? c->field_end : c->exec_off;
+    const char *from = c->exec_base + (from_off - c->exec_off);
+    if (c->field_len && (memchr(from, '\n', (size_t)(at - from)) || c->lf_end > c->field_end))
         return reject(c, 400, "obsolete line folding in a header is not allowed");
     if (c->header == IOB_HEADER_CONTENT_TYPE) {
         if (!c->has_ctype) {
@@ -187,9 +198,8 @@ static int on_headers_complete(llhttp_t *p)
         return reject(c, 413, "request body too large; at most max_body_bytes bytes allowed");
     x->keep_alive = llhttp_should_keep_alive(p);
     x->asked_keepalive = minor == 0 && x->keep_alive;
-    if (has_body && minor == 1 && c->expect_len == 12 && memcmp(c->expect, "100-continue", 12) == 0)
-        if (iob_buf_append(&c->out, continue_100, sizeof(continue_100) - 1) < 0)
-            return reject(c, 503, "out of memory");
+    c->want_continue =
+        has_body && minor == 1 && c->expect_len == 12 && memcmp(c->expect, "100-continue", 12) == 0;
     c->phase = IOB_PHASE_BODY;
     /* Pause so iob_conn_feed() knows exactly where the headers ended (max_header_bytes). */
     return HPE_PAUSED;
@@ -313,11 +323,28 @@ static void complete_request(struct iob_conn *c)
     r->body_len = c->skip_body ? 0 : c->body.len;
 }
 
+/* llhttp 8.1 strict still takes a bare LF as the empty line that ends the headers or a chunked
+ * trailer ("Host: a\r\n\n"). Such a pause comes right after that LF, the last of the used
+ * bytes at[0..used); the byte before it must be a CR. */
+static bool ends_in_bare_lf(const struct iob_conn *c, const char *at, size_t used)
+{
+    bool ends_section = c->phase == IOB_PHASE_BODY ||
+                        (c->phase == IOB_PHASE_READY && (c->parser->flags & F_CHUNKED));
+    char before = used >= 2 ? at[used - 2] : c->last_byte;
+    return ends_section && used && at[used - 1] == '\n' && before != '\r';
+}
+
 /* Maps a parser stop that is not ours to the answer the SPEC asks for. */
 static void reject_parse_error(struct iob_conn *c, llhttp_errno_t err)
 {
     switch (err) {
     case HPE_INVALID_VERSION:
+        /* "HTTP/1.1 junk" is a malformed line, "HTTP/1.2" an unsupported version. */
+        if (c->parser->http_major == 1 && c->parser->http_minor <= 1)
+            reject(c, 400, "malformed request line");
+        else
+            reject(c, 505, "HTTP version not supported; allowed: HTTP/1.0, HTTP/1.1");
+        break;
     case HPE_PAUSED_H2_UPGRADE:
         reject(c, 505, "HTTP version not supported; allowed: HTTP/1.0, HTTP/1.1");
         break;
@@ -370,6 +397,7 @@ enum iob_feed iob_conn_feed(struct iob_conn *c, const char *data, size_t len, si
                        "have at most max_header_bytes");
             break;
         }
+        c->exec_base = data + off;
         llhttp_errno_t err = llhttp_execute(c->parser, data + off, slice);
         size_t used = slice;
         headers_paused = false;
@@ -386,10 +414,22 @@ enum iob_feed iob_conn_feed(struct iob_conn *c, const char *data, size_t len, si
                 reject_parse_error(c, err);
             break;
         }
+        if (err != HPE_OK && ends_in_bare_lf(c, data + off, used))
+            reject(c, 400, "malformed request: lines must end in CRLF");
+        if (c->want_continue && !c->error_status &&
+            iob_buf_append(&c->out, continue_100, sizeof(continue_100) - 1) < 0)
+            reject(c, 503, "out of memory");
+        c->want_continue = false;
+        const char *lf = used ? memrchr(data + off, '\n', used) : NULL;
+        if (lf)
+            c->lf_end = c->exec_off + (uint64_t)(lf - (data + off)) + 1;
+        if (used)
+            c->last_byte = data[off + used - 1];
+        c->exec_off += used;
         if (in_head)
             c->head_bytes += used;
         off += used;
-        if (c->phase == IOB_PHASE_READY) {
+        if (c->phase == IOB_PHASE_READY && !c->error_status) {
             *consumed = off;
             complete_request(c);
             return IOB_FEED_REQUEST;

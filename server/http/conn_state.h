@@ -69,7 +69,15 @@ struct iob_conn {
     char expect[16];
     size_t expect_len;
     unsigned host_count;
-    bool skip_body; /* the route takes no body: read and discard it */
+    /* Where llhttp's bytes sit in the connection's byte stream, so that a header value can tell
+     * whether a line break lies between it and its name (obs-fold). */
+    const char *exec_base; /* the bytes of the llhttp_execute() in progress */
+    uint64_t exec_off;     /* the stream offset of exec_base[0] */
+    uint64_t lf_end;       /* the stream offset after the last LF of earlier executes */
+    uint64_t field_end;    /* the stream offset after the header name so far */
+    char last_byte;        /* the last byte llhttp used: the CR before a final LF */
+    bool want_continue;    /* send 100 Continue once the end of the headers is checked */
+    bool skip_body;        /* the route takes no body: read and discard it */
     int error_status;
     const char *error_msg;
     struct iob_buf body;

@@ -2,6 +2,7 @@
  * through its route's plan(), fake_run.c's fixed timings and finish(), and the response is
  * compared byte for byte. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "fake_run.h"
+#include "handlers/params.h"
 #include "handlers/routes.h"
 #include "server/base/clock.h"
 
@@ -39,26 +41,33 @@ struct outcome {
     struct iob_response res;
 };
 
+/* The per-request random value the HTTP layer hands plan(); fixed, so jitter is repeatable. */
+#define SEED 0x0123456789abcdefULL
+
 /* Runs one request through the route table like the HTTP layer and an engine would:
- * find the route, plan(), fake_run, finish() once for a step other than NONE. */
+ * find the route, plan(), fake_run, finish() once for a step other than NONE (DRIP has none:
+ * the HTTP layer streams its body). */
 static void serve_with(struct outcome *o, const struct iob_env *env, const struct iob_request *req,
-                       size_t body_cap)
+                       size_t body_cap, uint64_t seed)
 {
     *o = (struct outcome){0};
     iob_buf_init(&o->body, body_cap);
     o->res.body = &o->body;
+    o->plan.seed = seed;
     const struct iob_route *r = iob_route_find(req->path, req->path_len);
     assert_non_null(r);
     o->step = r->plan(req, env, &o->plan, &o->res);
     assert_int_equal(o->step, o->plan.step);
     if (o->step != IOB_STEP_NONE) {
-        assert_non_null(r->finish);
+        assert_true(r->finish || o->step == IOB_STEP_DRIP);
         iob_fake_run(&o->plan);
-        r->finish(req, env, &o->plan, &o->res);
+        if (r->finish)
+            r->finish(req, env, &o->plan, &o->res);
     }
 }
 
-static void serve(struct outcome *o, const struct iob_env *env, const char *path, const char *query)
+static void serve_seeded(struct outcome *o, const struct iob_env *env, const char *path,
+                         const char *query, uint64_t seed)
 {
     struct iob_request req = {
         .method = IOB_METHOD_GET,
@@ -68,7 +77,12 @@ static void serve(struct outcome *o, const struct iob_env *env, const char *path
         .query = query,
         .query_len = query ? strlen(query) : 0,
     };
-    serve_with(o, env, &req, 1 << 20);
+    serve_with(o, env, &req, 1 << 20, seed);
+}
+
+static void serve(struct outcome *o, const struct iob_env *env, const char *path, const char *query)
+{
+    serve_seeded(o, env, path, query, SEED);
 }
 
 static void done(struct outcome *o)
@@ -170,6 +184,269 @@ static void test_gather_limits_come_from_env(void **state)
     done(&o);
 }
 
+static void test_sleep_jitter_draws_the_wait_from_the_seed(void **state)
+{
+    (void)state;
+    const struct iob_jitter jitter = {.ms = 40, .is_given = true};
+    struct outcome o;
+    uint64_t first_ms = 0;
+    bool is_varied = false;
+    for (uint64_t seed = 0; seed < 16; seed++) {
+        serve_seeded(&o, &default_env, "/sleep", "ms=100&jitter=40", seed);
+        assert_int_equal(o.step, IOB_STEP_SLEEP);
+        uint64_t want_ms = iob_param_jittered_ms(&jitter, seed, 0, 100, 30000);
+        assert_int_equal(o.plan.ms, want_ms); /* the engine waits the drawn time */
+        assert_in_range(o.plan.ms, 60, 140);
+        char body[128];
+        snprintf(body, sizeof body,
+                 "{\"mode\":\"evented\",\"slept_ms\":%" PRIu64
+                 ",\"jitter_ms\":40,\"elapsed_ms\":%" PRIu64 ".42}",
+                 want_ms, want_ms);
+        expect(&o, 200, JSON, body);
+        is_varied |= seed > 0 && o.plan.ms != first_ms;
+        first_ms = seed == 0 ? o.plan.ms : first_ms;
+        done(&o);
+    }
+    assert_true(is_varied);
+
+    /* Named but zero: the wait is exact, and the answer still says jitter_ms. */
+    serve(&o, &default_env, "/sleep", "ms=100&jitter=0");
+    expect(&o, 200, JSON,
+           "{\"mode\":\"evented\",\"slept_ms\":100,\"jitter_ms\":0,\"elapsed_ms\":100.42}");
+    done(&o);
+}
+
+/* Serves path?query with 64 seeds; every wait lies in [lo, hi] and edge is among them. */
+static void expect_waits_clamped(const struct iob_env *env, const char *path, const char *query,
+                                 uint64_t lo, uint64_t hi, uint64_t edge)
+{
+    bool has_edge = false;
+    for (uint64_t seed = 0; seed < 64; seed++) {
+        struct outcome o;
+        serve_seeded(&o, env, path, query, seed);
+        assert_int_equal(o.res.status, 200);
+        for (size_t i = 0; i < (o.plan.tasks ? o.plan.n_tasks : 1); i++) {
+            uint64_t ms = o.plan.tasks ? o.plan.tasks[i].ms : o.plan.ms;
+            if (ms < lo || ms > hi)
+                print_error("%s?%s seed %" PRIu64 ": wait %" PRIu64 " outside [%" PRIu64
+                            ", %" PRIu64 "]\n",
+                            path, query, seed, ms, lo, hi);
+            assert_in_range(ms, lo, hi);
+            has_edge |= ms == edge;
+        }
+        done(&o);
+    }
+    assert_true(has_edge);
+}
+
+static void test_jitter_clamps_at_zero_and_at_max_sleep_ms(void **state)
+{
+    (void)state;
+    struct iob_env env = default_env;
+    env.max_sleep_ms = 50;
+    /* Half of the draws of [-40, 60] fall below 0: they wait 0, never wrap to 2^64. */
+    expect_waits_clamped(&env, "/sleep", "ms=10&jitter=50", 0, 50, 0);
+    expect_waits_clamped(&env, "/sleep", "ms=40&jitter=50", 0, 50, 50);
+    expect_waits_clamped(&env, "/gather", "ms=0,50&jitter=50", 0, 50, 0);
+    expect_waits_clamped(&env, "/gather", "ms=0,50&jitter=50", 0, 50, 50);
+}
+
+static void test_jitter_follows_the_rules_of_ms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path, *query, *err;
+    } cases[] = {
+        {"/sleep", "ms=1&jitter=30001", "jitter must be a decimal integer from 0 to 30000"},
+        {"/sleep", "ms=1&jitter=-1", "jitter must be a decimal integer from 0 to 30000"},
+        {"/sleep", "ms=1&jitter=", "jitter must be a decimal integer from 0 to 30000"},
+        {"/sleep", "ms=1&jitter=1&jitter=2",
+         "jitter must be given once: a decimal integer from 0 to 30000"},
+        {"/sleep", "jitter=5", "ms is required: a decimal integer from 0 to 30000"},
+        {"/gather", "ms=1,2&jitter=1e3", "jitter must be a decimal integer from 0 to 30000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome o;
+        char body[160];
+        serve(&o, &default_env, cases[i].path, cases[i].query);
+        assert_int_equal(o.step, IOB_STEP_NONE);
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}", cases[i].err);
+        expect(&o, 400, JSON, body);
+        done(&o);
+    }
+}
+
+static void test_gather_jitter_draws_each_task(void **state)
+{
+    (void)state;
+    const struct iob_jitter jitter = {.ms = 50, .is_given = true};
+    uint64_t w0 = iob_param_jittered_ms(&jitter, SEED, 0, 300, 30000);
+    uint64_t w1 = iob_param_jittered_ms(&jitter, SEED, 1, 300, 30000);
+    assert_true(w0 != w1); /* the same ms, two draws: this seed tells them apart */
+    struct outcome o;
+    serve(&o, &default_env, "/gather", "ms=300,300&jitter=50");
+    assert_int_equal(o.step, IOB_STEP_GATHER);
+    assert_int_equal(o.plan.tasks[0].ms, w0);
+    assert_int_equal(o.plan.tasks[1].ms, w1);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"mode\":\"evented\",\"tasks\":[{\"ms\":%" PRIu64 ",\"finished_ms\":%" PRIu64
+             ".42},{\"ms\":%" PRIu64 ",\"finished_ms\":%" PRIu64
+             ".43}],\"jitter_ms\":50,\"elapsed_ms\":%" PRIu64 ".%d}",
+             w0, w0, w1, w1, w0 > w1 ? w0 : w1, w0 > w1 ? 42 : 43);
+    expect(&o, 200, JSON, body);
+    done(&o);
+}
+
+static void test_drip_plans_the_stream(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *query;
+        uint64_t bytes, chunks, ms;
+    } cases[] = {
+        {"bytes=100&chunks=7&ms=20", 100, 7, 20},
+        {NULL, 10, 10, 100},                                    /* the defaults */
+        {"bytes=0&chunks=1&ms=0", 0, 1, 0},                     /* the smallest */
+        {"bytes=1048576&chunks=1000&ms=30", 1048576, 1000, 30}, /* every limit exactly */
+        {"ms=3000", 10, 10, 3000},                              /* 10 * 3000 = max_sleep_ms */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome o;
+        serve(&o, &default_env, "/drip", cases[i].query);
+        assert_int_equal(o.step, IOB_STEP_DRIP);
+        assert_int_equal(o.plan.bytes, cases[i].bytes);
+        assert_int_equal(o.plan.n_chunks, cases[i].chunks);
+        assert_int_equal(o.plan.ms, cases[i].ms);
+        /* The head the HTTP layer sends first; the body is streamed, never buffered here. */
+        expect(&o, 200, "application/octet-stream", "");
+        assert_int_equal(o.body.len, 0);
+        assert_int_equal(iob_plan_elapsed_ns(&o.plan),
+                         cases[i].chunks * cases[i].ms * IOB_NS_PER_MS + IOB_FAKE_LATE_NS);
+        done(&o);
+    }
+}
+
+static void test_drip_rejects_each_rule_by_name(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *query, *err;
+    } cases[] = {
+        {"bytes=1048577", "bytes must be a decimal integer from 0 to 1048576"},
+        {"bytes=-1", "bytes must be a decimal integer from 0 to 1048576"},
+        {"bytes=1&bytes=1", "bytes must be given once: a decimal integer from 0 to 1048576"},
+        {"chunks=0", "chunks must be a decimal integer from 1 to 1000"},
+        {"chunks=1001", "chunks must be a decimal integer from 1 to 1000"},
+        {"chunks=", "chunks must be a decimal integer from 1 to 1000"},
+        {"ms=30001", "ms must be a decimal integer from 0 to 30000"},
+        {"ms=abc", "ms must be a decimal integer from 0 to 30000"},
+        {"chunks=1000&ms=31", "chunks*ms must be at most 30000 (max_sleep_ms); got 1000*31"},
+        {"ms=3001", "chunks*ms must be at most 30000 (max_sleep_ms); got 10*3001"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome o;
+        char body[160];
+        serve(&o, &default_env, "/drip", cases[i].query);
+        assert_int_equal(o.step, IOB_STEP_NONE);
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}", cases[i].err);
+        expect(&o, 400, JSON, body);
+        done(&o);
+    }
+    /* The limits come from env, and the defaults shrink to fit them. */
+    struct iob_env env = default_env;
+    env.max_body_bytes = 5;
+    env.max_sleep_ms = 500;
+    struct outcome o;
+    serve(&o, &env, "/drip", "chunks=4");
+    assert_int_equal(o.step, IOB_STEP_DRIP);
+    assert_int_equal(o.plan.bytes, 5);
+    assert_int_equal(o.plan.ms, 100);
+    done(&o);
+    serve(&o, &env, "/drip", "chunks=8");
+    assert_int_equal(o.plan.ms, 62); /* 8 * 62 <= 500 */
+    done(&o);
+    serve(&o, &env, "/drip", "bytes=6");
+    expect(&o, 400, JSON, "{\"error\":\"bytes must be a decimal integer from 0 to 5\"}");
+    done(&o);
+}
+
+/* Asserts an answer without content: 204 and 304. */
+static void expect_no_body(const struct outcome *o, int status)
+{
+    assert_int_equal(o->res.status, status);
+    assert_null(o->res.content_type);
+    assert_int_equal(o->body.len, 0);
+}
+
+static void test_status_answers_with_the_code(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        int status;
+    } cases[] = {
+        {"/status/418", 418}, {"/status/200", 200},  {"/status/599", 599},
+        {"/status/503", 503}, {"/status/0201", 201}, /* leading zeros, as for ms */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome o;
+        char body[32];
+        serve(&o, &default_env, cases[i].path, "ignored=1");
+        assert_int_equal(o.step, IOB_STEP_NONE);
+        snprintf(body, sizeof body, "{\"status\":%d}", cases[i].status);
+        expect(&o, cases[i].status, JSON, body);
+        done(&o);
+    }
+    struct outcome o;
+    serve(&o, &default_env, "/status/204", NULL);
+    assert_int_equal(o.step, IOB_STEP_NONE);
+    expect_no_body(&o, 204);
+    done(&o);
+    serve(&o, &default_env, "/status/304", NULL);
+    expect_no_body(&o, 304);
+    done(&o);
+}
+
+static void test_status_waits_when_asked(void **state)
+{
+    (void)state;
+    struct outcome o;
+    serve(&o, &default_env, "/status/503", "ms=100");
+    assert_int_equal(o.step, IOB_STEP_SLEEP);
+    assert_int_equal(o.plan.ms, 100);
+    expect(&o, 503, JSON, "{\"status\":503}");
+    done(&o);
+
+    serve(&o, &default_env, "/status/204", "ms=0");
+    assert_int_equal(o.step, IOB_STEP_SLEEP);
+    expect_no_body(&o, 204);
+    done(&o);
+
+    serve(&o, &default_env, "/status/418", "ms=30001");
+    assert_int_equal(o.step, IOB_STEP_NONE);
+    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 30000\"}");
+    done(&o);
+}
+
+static void test_status_rejects_codes_outside_200_to_599(void **state)
+{
+    (void)state;
+    static const char *const paths[] = {
+        "/status/",        "/status/199",  "/status/600",  "/status/100",
+        "/status/abc",     "/status/418/", "/status/-418", "/status/+418",
+        "/status/4%31%38", "/status/418 ", "/status/1e2",  "/status/99999999999999999999999",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        struct outcome o;
+        serve(&o, &default_env, paths[i], NULL);
+        assert_int_equal(o.step, IOB_STEP_NONE);
+        expect(&o, 400, JSON,
+               "{\"error\":\"CODE in /status/CODE must be a decimal integer from 200 to 599\"}");
+        done(&o);
+    }
+}
+
 static void test_cpu_work_burns_thread_cpu_and_reports_digest(void **state)
 {
     (void)state;
@@ -230,7 +507,7 @@ static void echo(struct outcome *o, const char *body, const char *content_type, 
         .body = body,
         .body_len = body ? strlen(body) : 0,
     };
-    serve_with(o, &default_env, &req, cap);
+    serve_with(o, &default_env, &req, cap, SEED);
     assert_int_equal(o->step, IOB_STEP_NONE);
 }
 
@@ -276,6 +553,20 @@ static void test_metrics_renders_prometheus_text(void **state)
     done(&o);
 }
 
+/* s as the index page must show it: the HTML-special bytes as numeric references. */
+static const char *html(const char *s, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (; *s && n + 6 < outlen; s++) {
+        if (strchr("<>&\"'", *s))
+            n += (size_t)snprintf(out + n, outlen - n, "&#%d;", *s);
+        else
+            out[n++] = *s;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static void test_index_lists_mode_routes_and_limits(void **state)
 {
     (void)state;
@@ -289,14 +580,18 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     assert_string_equal(o.res.content_type, "text/html; charset=utf-8");
     const char *page = o.body.data;
     assert_non_null(strstr(page, "<strong>a&#60;b</strong> mode"));
+    /* The "try it" panel picks its sentence with CSS on the escaped mode, not with code. */
+    assert_non_null(strstr(page, "<section id=\"try\" data-mode=\"a&#60;b\">"));
     for (size_t i = 0; i < iob_routes_count; i++) {
-        char row[256];
+        char row[768], example[128], summary[256];
         const struct iob_route *r = &iob_routes[i];
+        html(r->example, example, sizeof example);
+        html(r->summary, summary, sizeof summary);
         if (r->methods & IOB_METHOD_GET)
-            snprintf(row, sizeof row, "<a href=\"%s\">%s</a></td><td>%s</td>", r->example,
-                     r->example, r->summary);
+            snprintf(row, sizeof row, "<a href=\"%s\">%s</a></td><td>%s</td>", example, example,
+                     summary);
         else
-            snprintf(row, sizeof row, "<code>%s</code></td><td>%s</td>", r->example, r->summary);
+            snprintf(row, sizeof row, "<code>%s</code></td><td>%s</td>", example, summary);
         if (!strstr(page, row))
             print_error("index page lacks the row: %s\n", row);
         assert_non_null(strstr(page, row));
@@ -311,8 +606,8 @@ static void test_index_lists_mode_routes_and_limits(void **state)
 static void test_routes_labels_follow_the_table(void **state)
 {
     (void)state;
-    static const char *const want[] = {"index", "hello",   "sleep",   "gather", "cpu",
-                                       "echo",  "healthz", "metrics", "other"};
+    static const char *const want[] = {"index",   "hello",   "sleep", "gather", "cpu",  "echo",
+                                       "healthz", "metrics", "drip",  "status", "other"};
     assert_int_equal(iob_routes_count + 1, sizeof want / sizeof want[0]);
     assert_int_equal(iob_route_other, iob_routes_count);
     for (size_t i = 0; i < iob_routes_count; i++) {
@@ -326,17 +621,37 @@ static void test_routes_labels_follow_the_table(void **state)
     assert_string_equal(iob_route_labels[iob_route_other], "other");
 }
 
-static void test_routes_find_exact_paths_only(void **state)
+static void test_routes_find_exact_paths_and_prefix_rows(void **state)
 {
     (void)state;
     static const struct {
         const char *path;
         const char *label; /* NULL: no route */
     } cases[] = {
-        {"/", "index"},    {"/hello", "hello"}, {"/sleep", "sleep"},     {"/gather", "gather"},
-        {"/cpu", "cpu"},   {"/echo", "echo"},   {"/healthz", "healthz"}, {"/metrics", "metrics"},
-        {"/hello/", NULL}, {"/hellox", NULL},   {"/hell", NULL},         {"", NULL},
-        {"//hello", NULL}, {"/HELLO", NULL},
+        {"/", "index"},
+        {"/hello", "hello"},
+        {"/sleep", "sleep"},
+        {"/gather", "gather"},
+        {"/cpu", "cpu"},
+        {"/echo", "echo"},
+        {"/healthz", "healthz"},
+        {"/metrics", "metrics"},
+        {"/hello/", NULL},
+        {"/hellox", NULL},
+        {"/hell", NULL},
+        {"", NULL},
+        {"//hello", NULL},
+        {"/HELLO", NULL},
+        {"/drip", "drip"},
+        {"/drip/", NULL},
+        {"/dripx", NULL},
+        /* A row ending in '/' is a prefix: its plan() reads the rest. */
+        {"/status/418", "status"},
+        {"/status/", "status"},
+        {"/status/a/b", "status"},
+        {"/status", NULL},
+        {"/statu", NULL},
+        {"/statusx/1", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct iob_route *r = iob_route_find(cases[i].path, strlen(cases[i].path));
@@ -376,6 +691,15 @@ int main(void)
         cmocka_unit_test(test_sleep_rejects_bad_ms_with_allowed_range),
         cmocka_unit_test(test_gather_reports_each_task_relative_to_start),
         cmocka_unit_test(test_gather_limits_come_from_env),
+        cmocka_unit_test(test_sleep_jitter_draws_the_wait_from_the_seed),
+        cmocka_unit_test(test_jitter_clamps_at_zero_and_at_max_sleep_ms),
+        cmocka_unit_test(test_jitter_follows_the_rules_of_ms),
+        cmocka_unit_test(test_gather_jitter_draws_each_task),
+        cmocka_unit_test(test_drip_plans_the_stream),
+        cmocka_unit_test(test_drip_rejects_each_rule_by_name),
+        cmocka_unit_test(test_status_answers_with_the_code),
+        cmocka_unit_test(test_status_waits_when_asked),
+        cmocka_unit_test(test_status_rejects_codes_outside_200_to_599),
         cmocka_unit_test(test_cpu_work_burns_thread_cpu_and_reports_digest),
         cmocka_unit_test(test_cpu_limit_is_max_cpu_ms),
         cmocka_unit_test(test_echo_returns_body_with_its_content_type),
@@ -383,7 +707,7 @@ int main(void)
         cmocka_unit_test(test_metrics_renders_prometheus_text),
         cmocka_unit_test(test_index_lists_mode_routes_and_limits),
         cmocka_unit_test(test_routes_labels_follow_the_table),
-        cmocka_unit_test(test_routes_find_exact_paths_only),
+        cmocka_unit_test(test_routes_find_exact_paths_and_prefix_rows),
         cmocka_unit_test(test_handler_error_replaces_partial_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
-/* Unit tests for handlers/params.c: query values -> numbers or a 400 message, one case table
- * for single values and one for gather lists, each row with the exact message expected. */
+/* Unit tests for handlers/params.c: query values -> numbers or a 400 message, case tables for
+ * single values (required and optional) and gather lists, each row with the exact message
+ * expected; and the seeded jitter draw: its range, its clamping and its spread. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -144,6 +145,120 @@ static void test_params_tasks_case_table(void **state)
     assert_int_equal(failures, 0);
 }
 
+struct opt_case {
+    const char *query;
+    int rc;         /* 1 given, 0 absent, -EINVAL */
+    uint64_t value; /* when rc >= 0 */
+    const char *err;
+};
+
+#define BAD_CHUNKS "chunks must be a decimal integer from 1 to 1000"
+
+static const struct opt_case opt_cases[] = {
+    {NULL, 0, 10, NULL}, /* absent: the fallback */
+    {"", 0, 10, NULL},
+    {"other=0", 0, 10, NULL},
+    {"chunks=1", 1, 1, NULL},
+    {"chunks=1000", 1, 1000, NULL},
+    {"chunks=0007", 1, 7, NULL},
+    {"chunks=0", -EINVAL, 0, BAD_CHUNKS}, /* below min */
+    {"chunks=1001", -EINVAL, 0, BAD_CHUNKS},
+    {"chunks=", -EINVAL, 0, BAD_CHUNKS}, /* named but empty is not absent */
+    {"chunks", -EINVAL, 0, BAD_CHUNKS},
+    {"chunks=-1", -EINVAL, 0, BAD_CHUNKS},
+    {"chunks=1e2", -EINVAL, 0, BAD_CHUNKS},
+    {"chunks=18446744073709551617", -EINVAL, 0, BAD_CHUNKS},
+    {"chunks=2&chunks=2", -EINVAL, 0,
+     "chunks must be given once: a decimal integer from 1 to 1000"},
+};
+
+static void test_params_u64_opt_case_table(void **state)
+{
+    (void)state;
+    int failures = 0;
+    for (size_t i = 0; i < sizeof opt_cases / sizeof opt_cases[0]; i++) {
+        const struct opt_case *c = &opt_cases[i];
+        struct iob_request req = request_with(c->query);
+        uint64_t value = 99999;
+        char err[160] = "";
+        int rc = iob_param_u64_opt(&req, "chunks", 1, 1000, 10, &value, err, sizeof err);
+        bool is_ok = rc == c->rc && (c->err ? strcmp(err, c->err) == 0 : value == c->value);
+        if (!is_ok) {
+            print_error("query \"%s\": want rc %d value %" PRIu64 " err \"%s\", got rc %d value "
+                        "%" PRIu64 " err \"%s\"\n",
+                        c->query ? c->query : "(none)", c->rc, c->value, c->err ? c->err : "", rc,
+                        value, err);
+            failures++;
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
+static void test_params_jitter_is_optional_ms(void **state)
+{
+    (void)state;
+    struct iob_jitter j = {.ms = 7, .is_given = true};
+    char err[160] = "";
+    struct iob_request req = request_with("ms=5");
+    assert_int_equal(iob_param_jitter(&req, 30000, &j, err, sizeof err), 0);
+    assert_int_equal(j.ms, 0);
+    assert_false(j.is_given);
+
+    req = request_with("ms=5&jitter=30000");
+    assert_int_equal(iob_param_jitter(&req, 30000, &j, err, sizeof err), 0);
+    assert_int_equal(j.ms, 30000);
+    assert_true(j.is_given);
+
+    req = request_with("jitter=30001");
+    assert_int_equal(iob_param_jitter(&req, 30000, &j, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "jitter must be a decimal integer from 0 to 30000");
+}
+
+/* Draws n waits of ms +- jitter (seeds 0..n-1, or draw index 0..n-1 when by_index) and checks
+ * every one is in [lo, hi], both ends are hit, and (unclamped) the mean is near ms. */
+static void expect_draws(uint64_t ms, uint64_t jitter, uint64_t max_ms, bool by_index, uint64_t lo,
+                         uint64_t hi)
+{
+    const struct iob_jitter j = {.ms = jitter, .is_given = true};
+    const size_t n = 4000;
+    uint64_t min = UINT64_MAX, max = 0, sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t wait = by_index ? iob_param_jittered_ms(&j, 42, i, ms, max_ms)
+                                 : iob_param_jittered_ms(&j, i, 0, ms, max_ms);
+        assert_int_equal(wait, by_index ? iob_param_jittered_ms(&j, 42, i, ms, max_ms)
+                                        : iob_param_jittered_ms(&j, i, 0, ms, max_ms));
+        min = wait < min ? wait : min;
+        max = wait > max ? wait : max;
+        sum += wait;
+    }
+    if (min != lo || max != hi)
+        print_error("%" PRIu64 " +- %" PRIu64 " (max %" PRIu64 "): want [%" PRIu64 ", %" PRIu64
+                    "], drew [%" PRIu64 ", %" PRIu64 "]\n",
+                    ms, jitter, max_ms, lo, hi, min, max);
+    assert_int_equal(min, lo);
+    assert_int_equal(max, hi);
+    if (lo + jitter == ms && ms + jitter == hi) /* unclamped: uniform around ms */
+        assert_in_range(sum / n, ms - jitter / 10, ms + jitter / 10);
+}
+
+static void test_params_jitter_draws_uniformly_within_ms_plus_minus_j(void **state)
+{
+    (void)state;
+    expect_draws(100, 10, 30000, false, 90, 110);
+    expect_draws(100, 10, 30000, true, 90, 110); /* the tasks of one request differ too */
+    expect_draws(1000, 1000, 30000, false, 0, 2000);
+    expect_draws(100, 0, 30000, false, 100, 100);
+}
+
+static void test_params_jitter_clamps_at_zero_and_at_max(void **state)
+{
+    (void)state;
+    expect_draws(5, 20, 30000, false, 0, 25);           /* below 0: 0, never a wrap to 2^64 */
+    expect_draws(15000, 30000, 30000, false, 0, 30000); /* both limits at once */
+    expect_draws(95, 20, 100, false, 75, 100);          /* above max: max */
+    expect_draws(100, 20, 100, true, 80, 100);
+}
+
 static void test_params_reads_only_query_len_bytes(void **state)
 {
     (void)state;
@@ -160,6 +275,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params_u64_case_table),
         cmocka_unit_test(test_params_tasks_case_table),
+        cmocka_unit_test(test_params_u64_opt_case_table),
+        cmocka_unit_test(test_params_jitter_is_optional_ms),
+        cmocka_unit_test(test_params_jitter_draws_uniformly_within_ms_plus_minus_j),
+        cmocka_unit_test(test_params_jitter_clamps_at_zero_and_at_max),
         cmocka_unit_test(test_params_reads_only_query_len_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

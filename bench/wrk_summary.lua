@@ -1,0 +1,10 @@
+-- wrk script for bench/run.py: at the end print one machine-readable line with the totals,
+-- the error counts by kind and latency percentiles in microseconds.
+done = function(summary, latency, requests)
+   local e = summary.errors
+   io.write(string.format(
+      "BENCH requests=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d " ..
+      "p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
+      summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+      latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end

@@ -1,0 +1,92 @@
+/* Integration-test harness: starts the real iobound binary on 127.0.0.1:0, reads the bound port
+ * from its start-up line, runs other invocations to completion, stops it with SIGTERM to the pid
+ * it started, and records checks with expected and actual values, printing the server's captured
+ * output when a check failed. client.h talks HTTP through libcurl, raw.h through bare sockets.
+ * Black box: it knows the SPEC, not the server's code. Single-threaded. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* One test program run: argv[1] the binary, argv[2] the mode, argv[3] IOB_TIME_SCALE. */
+struct it_ctx {
+    const char *bin;
+    const char *mode;  /* "evented" | "threaded" */
+    int time_scale;    /* multiply upper time bounds by it: 3 under sanitizers, else 1 */
+    const char *where; /* the case running now, for messages */
+    unsigned checks;   /* checks made */
+    unsigned failures; /* checks failed */
+};
+
+/* A process the harness started: a server or a one-shot invocation. Its stdout and stderr go to
+ * memory files, so a chatty server can never block on a full pipe. */
+struct it_proc {
+    pid_t pid;     /* 0 once reaped */
+    int port;      /* servers: the bound port */
+    int out_fd;    /* memfd holding its stdout */
+    int err_fd;    /* memfd holding its stderr */
+    int exit_code; /* after reaping: the exit status, or 128 + signal */
+    unsigned failures_at_start;
+};
+
+/* Parses argv; returns 0, or prints usage and returns -EINVAL. Initialises libcurl. */
+int it_init(struct it_ctx *t, int argc, char **argv);
+/* Prints the summary; returns the process exit code (0 when every check passed). */
+int it_finish(struct it_ctx *t);
+
+typedef void it_case_fn(struct it_ctx *t, struct it_proc *srv);
+struct it_case {
+    const char *name;
+    it_case_fn *fn;
+};
+/* Runs each case in order against srv (which may be NULL for cases that start their own). */
+void it_run_cases(struct it_ctx *t, struct it_proc *srv, const struct it_case *cases, size_t n);
+
+/* Checks: each counts, and on failure prints "FAIL <case>: <what>: expected ..., actual ...".
+ * They return whether the check passed, so a case can stop when later checks would be noise. */
+bool it_check(struct it_ctx *t, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool it_expect_int(struct it_ctx *t, const char *what, long long expected, long long actual);
+bool it_expect_str(struct it_ctx *t, const char *what, const char *expected, const char *actual);
+bool it_expect_mem(struct it_ctx *t, const char *what, const void *expected, size_t expected_len,
+                   const void *actual, size_t actual_len);
+bool it_expect_contains(struct it_ctx *t, const char *what, const char *haystack,
+                        const char *needle);
+/* lo <= actual < hi; pass hi = INFINITY for no upper bound. */
+bool it_expect_range(struct it_ctx *t, const char *what, double lo, double hi, double actual);
+
+/* Bytes of a value shown in a failure message. */
+#define IT_SHOW_MAX 600
+/* Writes a printable, bounded rendering of s[0..n) into out (C escapes for the rest); returns
+ * out, or "(null)" for NULL. */
+const char *it_show(const void *s, size_t n, char *out, size_t outlen);
+
+/* Monotonic milliseconds. */
+double it_now_ms(void);
+/* Sleeps ms milliseconds. */
+void it_sleep_ms(int ms);
+/* ms scaled for slow (sanitized) builds. */
+int it_scaled_ms(const struct it_ctx *t, int ms);
+
+/* Starts `bin --listen 127.0.0.1:0 --mode <t->mode> args...` (args NULL-terminated, may be NULL)
+ * with the caller's environment minus every IOBOUND_ variable, and waits up to 5 s (scaled) for
+ * the `listening on HOST:PORT` line. Returns 0 with p->port set, or a negative errno after
+ * recording a failure (the process is then reaped). */
+int it_server_start(struct it_ctx *t, struct it_proc *p, const char *const *args);
+/* Sends SIGTERM to p->pid, waits up to 10 s (scaled), checks exit 0 and prints the captured
+ * output if any check failed since the start. Frees p. */
+void it_server_stop(struct it_ctx *t, struct it_proc *p);
+/* Runs `bin args...` with the cleaned environment plus env (NULL-terminated, may be NULL) until it
+ * exits or timeout_ms passes (then SIGKILL and a failure). Returns 0 with p->exit_code set, or
+ * -ETIMEDOUT. The caller frees p with it_proc_fini(). */
+int it_run(struct it_ctx *t, const char *const *args, const char *const *env, int timeout_ms,
+           struct it_proc *p);
+/* Waits up to timeout_ms for p to exit. Returns p->exit_code, or -ETIMEDOUT. */
+int it_proc_wait(struct it_proc *p, int timeout_ms);
+/* The captured stdout / stderr so far, NUL-terminated; the caller frees it. */
+char *it_proc_stdout(const struct it_proc *p);
+char *it_proc_stderr(const struct it_proc *p);
+/* Prints the captured output to our stderr, for a failure report. */
+void it_proc_dump(const struct it_proc *p);
+/* Kills p if it still runs (SIGKILL to its pid), reaps it and closes the captures. */
+void it_proc_fini(struct it_proc *p);

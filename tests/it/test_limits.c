@@ -1,0 +1,293 @@
+/* Integration: the [limits] and max_connections contract, with small limits set by --set:
+ * 431/414/413 decided while bytes arrive (never after buffering or waiting for the end), the
+ * close after a rejected request, 408 for headers that never complete, the idle keep-alive close,
+ * inclusive ms bounds, and 503 + Retry-After over max_connections. */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/it/client.h"
+#include "tests/it/raw.h"
+
+#define HEADER_BYTES      1024
+#define BODY_BYTES        1000
+#define HEADER_TIMEOUT_MS 500
+#define IDLE_TIMEOUT_MS   500
+
+static int raw_ms(const struct it_ctx *t)
+{
+    return it_scaled_ms(t, 3000);
+}
+
+/* Opens a connection, sends head then body_len bytes of 'x', and reads one response. */
+static bool send_and_read(struct it_ctx *t, const struct it_proc *srv, struct it_raw *c,
+                          const char *what, const char *head, size_t body_len,
+                          struct it_raw_resp *r)
+{
+    int rc = it_raw_open(c, srv->port);
+    if (!it_check(t, rc == 0, "%s: connect: %s", what, strerror(-rc)))
+        return false;
+    it_raw_send_str(c, head);
+    if (body_len) {
+        char *body = malloc(body_len);
+        memset(body, 'x', body_len);
+        it_raw_send(c, body, body_len);
+        free(body);
+    }
+    return it_raw_expect(t, c, what, r, false, raw_ms(t));
+}
+
+/* One row: the request's bytes, the status, and whether the server must then close. */
+struct row {
+    const char *what;
+    char *head;
+    size_t body_len;
+    int status;
+    bool closes;
+};
+
+static void run_rows(struct it_ctx *t, const struct it_proc *srv, struct row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct it_raw c;
+        struct it_raw_resp r = {0};
+        if (send_and_read(t, srv, &c, rows[i].what, rows[i].head, rows[i].body_len, &r)) {
+            it_expect_int(t, rows[i].what, rows[i].status, r.status);
+            if (rows[i].closes) {
+                it_check(t, it_header_has_token(r.head, "Connection", "close"),
+                         "%s: expected Connection: close", rows[i].what);
+                it_raw_expect_closed(t, &c, rows[i].what, raw_ms(t));
+            }
+        }
+        it_raw_resp_fini(&r);
+        it_raw_close(&c);
+        free(rows[i].head);
+    }
+}
+
+/* before, then filler_len bytes of 'a', then after. */
+static char *with_filler(const char *before, size_t filler_len, const char *after)
+{
+    size_t b = strlen(before), a = strlen(after);
+    char *out = malloc(b + filler_len + a + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, before, b);
+    memset(out + b, 'a', filler_len);
+    memcpy(out + b + filler_len, after, a + 1);
+    return out;
+}
+
+static void header_and_uri_limits(struct it_ctx *t, struct it_proc *srv)
+{
+    char many[2048] = "GET /hello HTTP/1.1\r\nHost: a\r\n";
+    for (int i = 0; i < 40; i++) /* 40 small headers of 30 bytes: over 1024 together */
+        snprintf(many + strlen(many), sizeof(many) - strlen(many),
+                 "X-H%02d: 0123456789abcdefgh\r\n", i);
+    strcat(many, "\r\n");
+    struct row rows[] = {
+        {"one header over max_header_bytes",
+         with_filler("GET /hello HTTP/1.1\r\nHost: a\r\nX-Big: ", 1100, "\r\n\r\n"), 0, 431, true},
+        {"many headers over max_header_bytes together", strdup(many), 0, 431, true},
+        /* No end of headers: the limit is seen as bytes arrive, before header_timeout_ms. */
+        {"unfinished header block over max_header_bytes",
+         with_filler("GET /hello HTTP/1.1\r\nHost: a\r\nX-Big: ", 2000, ""), 0, 431, true},
+        {"URI over max_header_bytes",
+         with_filler("GET /hello?x=", 1100, " HTTP/1.1\r\nHost: a\r\n\r\n"), 0, 414, false},
+        {"unfinished URI over max_header_bytes", with_filler("GET /hello?x=", 2000, ""), 0, 414,
+         false},
+        {"request just under max_header_bytes",
+         with_filler("GET /hello?x=", 900, " HTTP/1.1\r\nHost: a\r\n\r\n"), 0, 200, false},
+    };
+    run_rows(t, srv, rows, sizeof(rows) / sizeof(rows[0]));
+}
+
+static char *post_echo_head(size_t content_length, const char *extra)
+{
+    char *out = NULL;
+    if (asprintf(&out, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n%s\r\n",
+                 content_length, extra) < 0)
+        out = NULL;
+    return out;
+}
+
+static void body_limits(struct it_ctx *t, struct it_proc *srv)
+{
+    struct row rows[] = {
+        /* The body is never sent: the announced length alone is refused. */
+        {"Content-Length over max_body_bytes", post_echo_head(BODY_BYTES + 1, ""), 0, 413, false},
+        {"Expect: 100-continue over max_body_bytes gets 413, not 100",
+         post_echo_head(BODY_BYTES * 5, "Expect: 100-continue\r\n"), 0, 413, false},
+        {"body of exactly max_body_bytes", post_echo_head(BODY_BYTES, ""), BODY_BYTES, 200, false},
+    };
+    run_rows(t, srv, rows, sizeof(rows) / sizeof(rows[0]));
+
+    /* A chunked body announces nothing: it is refused once the chunks pass the limit. */
+    const char *what = "chunked body over max_body_bytes (two 600-byte chunks)";
+    struct it_raw c;
+    struct it_raw_resp r = {0};
+    char chunk[600];
+    memset(chunk, 'x', sizeof(chunk));
+    if (it_raw_open(&c, srv->port) == 0) {
+        it_raw_send_str(&c, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for (int i = 0; i < 2; i++) {
+            it_raw_send_str(&c, "258\r\n");
+            it_raw_send(&c, chunk, sizeof(chunk));
+            it_raw_send_str(&c, "\r\n");
+        }
+        it_raw_send_str(&c, "0\r\n\r\n");
+        if (it_raw_expect(t, &c, what, &r, false, raw_ms(t)))
+            it_expect_int(t, what, 413, r.status);
+    }
+    it_raw_resp_fini(&r);
+    it_raw_close(&c);
+}
+
+/* A client that sends headers a line at a time but never finishes them (slowloris) gets 408
+ * after header_timeout_ms, then the close. */
+static void slow_headers_get_408(struct it_ctx *t, struct it_proc *srv)
+{
+    struct it_raw c;
+    struct it_raw_resp r = {0};
+    if (it_raw_open(&c, srv->port) != 0)
+        return;
+    double start = it_now_ms(), limit = start + it_scaled_ms(t, 5000);
+    it_raw_send_str(&c, "GET /hello HTTP/1.1\r\nHost: a\r\n");
+    for (int i = 0; it_now_ms() < limit; i++) {
+        struct pollfd pfd = {.fd = c.fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) > 0)
+            break;
+        char line[32];
+        snprintf(line, sizeof(line), "X-Drip-%d: x\r\n", i);
+        if (it_raw_send_str(&c, line) != 0)
+            break;
+    }
+    if (it_raw_expect(t, &c, "slowloris headers", &r, false, raw_ms(t))) {
+        double took = it_now_ms() - start;
+        it_expect_int(t, "slowloris headers", 408, r.status);
+        it_expect_range(t, "408 after header_timeout_ms=500 (ms)", HEADER_TIMEOUT_MS * 0.9,
+                        HEADER_TIMEOUT_MS + it_scaled_ms(t, 1500), took);
+        it_raw_expect_closed(t, &c, "after 408", raw_ms(t));
+    }
+    it_raw_resp_fini(&r);
+    it_raw_close(&c);
+}
+
+static void idle_keep_alive_closed(struct it_ctx *t, struct it_proc *srv)
+{
+    struct it_raw c;
+    struct it_raw_resp r = {0};
+    if (it_raw_open(&c, srv->port) != 0)
+        return;
+    it_raw_send_str(&c, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+    if (it_raw_expect(t, &c, "GET /hello before idling", &r, false, raw_ms(t))) {
+        double start = it_now_ms();
+        if (it_raw_expect_closed(t, &c, "idle keep-alive connection",
+                                 IDLE_TIMEOUT_MS + it_scaled_ms(t, 2000)))
+            it_expect_range(t, "idle close after idle_timeout_ms=500 (ms)", IDLE_TIMEOUT_MS * 0.9,
+                            INFINITY, it_now_ms() - start);
+    }
+    it_raw_resp_fini(&r);
+    it_raw_close(&c);
+}
+
+static void ms_bounds_inclusive(struct it_ctx *t, struct it_proc *srv)
+{
+    static const struct {
+        const char *path;
+        long status;
+        const char *limit; /* named in the 400 message */
+    } rows[] = {
+        {"/sleep?ms=100", 200, NULL},      {"/sleep?ms=101", 400, "100"},
+        {"/gather?ms=100,100", 200, NULL}, {"/gather?ms=100,101", 400, "100"},
+        {"/cpu?ms=50", 200, NULL},         {"/cpu?ms=51", 400, "50"},
+        {"/gather?ms=1,1,1", 200, NULL},   {"/gather?ms=1,1,1,1", 400, "3"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct it_resp r = {0};
+        if (it_get(t, srv, rows[i].path, &r) == 0) {
+            it_expect_int(t, r.what, rows[i].status, r.status);
+            if (rows[i].limit)
+                it_expect_contains(t, "the 400 names the configured limit", r.body, rows[i].limit);
+        }
+        it_resp_fini(&r);
+    }
+}
+
+/* Over max_connections a new connection gets 503 with Retry-After: 1 and is closed; when a slot
+ * frees, connections are served again. Runs its own server. */
+static void over_max_connections_503(struct it_ctx *t, struct it_proc *unused)
+{
+    const char *args[] = {"--set", "server.max_connections=2", NULL};
+    struct it_proc srv;
+    struct it_raw held[2], extra;
+    struct it_raw_resp r = {0};
+    struct it_resp m = {0};
+    char retry[32] = "(none)";
+    double rejected = 0;
+    (void)unused;
+    if (it_server_start(t, &srv, args) != 0)
+        return;
+    for (int i = 0; i < 2; i++) {
+        if (it_raw_open(&held[i], srv.port) == 0) {
+            it_raw_send_str(&held[i], "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+            it_raw_expect(t, &held[i], "held connection", &r, false, raw_ms(t));
+        }
+    }
+    if (it_raw_open(&extra, srv.port) == 0) {
+        it_raw_send_str(&extra, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+        if (it_raw_expect(t, &extra, "third connection over max_connections=2", &r, false,
+                          raw_ms(t))) {
+            it_expect_int(t, "third connection over max_connections=2", 503, r.status);
+            it_header_get(r.head, "Retry-After", retry, sizeof(retry));
+            it_expect_str(t, "503 Retry-After", "1", retry);
+            it_raw_expect_closed(t, &extra, "after 503", raw_ms(t));
+        }
+    }
+    it_raw_close(&extra);
+    it_raw_close(&held[0]);
+    it_raw_close(&held[1]);
+    it_sleep_ms(200);
+    if (it_get(t, &srv, "/metrics", &m) == 0) {
+        it_expect_int(t, "GET /metrics once the slots are free", 200, m.status);
+        it_check(t,
+                 it_metric_value(m.body, "iobound_connections_rejected_total", &rejected) &&
+                     rejected >= 1,
+                 "iobound_connections_rejected_total: expected >= 1, actual %.0f", rejected);
+    }
+    it_resp_fini(&m);
+    it_raw_resp_fini(&r);
+    it_server_stop(t, &srv);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"header_and_uri_limits", header_and_uri_limits},
+        {"body_limits", body_limits},
+        {"slow_headers_get_408", slow_headers_get_408},
+        {"idle_keep_alive_closed", idle_keep_alive_closed},
+        {"ms_bounds_inclusive", ms_bounds_inclusive},
+    };
+    static const struct it_case own_server[] = {
+        {"over_max_connections_503", over_max_connections_503},
+    };
+    const char *args[] = {
+        "--set", "limits.max_header_bytes=1024", "--set", "limits.max_body_bytes=1000",
+        "--set", "limits.header_timeout_ms=500", "--set", "limits.idle_timeout_ms=500",
+        "--set", "limits.max_sleep_ms=100",      "--set", "limits.max_cpu_ms=50",
+        "--set", "limits.max_gather_tasks=3",    NULL};
+    struct it_ctx t;
+    struct it_proc srv;
+    if (it_init(&t, argc, argv) != 0)
+        return 2;
+    if (it_server_start(&t, &srv, args) == 0) {
+        it_run_cases(&t, &srv, cases, sizeof(cases) / sizeof(cases[0]));
+        it_server_stop(&t, &srv);
+    }
+    it_run_cases(&t, NULL, own_server, 1);
+    return it_finish(&t);
+}
