@@ -1,6 +1,10 @@
 /* The evented engine: one libevent loop on the calling thread serves every connection. A wait is
  * a timer; the CPU step runs on the loop thread and stalls everyone (that is the lesson). The only
- * file that includes event2/. Single-threaded: nothing here is shared. */
+ * file that includes event2/. Single-threaded: nothing here is shared.
+ *
+ * I/O is done by hand on plain read/write events rather than bufferevents: an answer is sent
+ * straight away and EV_WRITE is armed only when the socket is full, so a keep-alive request costs
+ * one recv() and one send() (no FIONREAD, no epoll_ctl per answer). */
 #include "server/engine/engine.h"
 
 #include <errno.h>
@@ -12,8 +16,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -27,6 +29,8 @@
 
 /* How long accepting pauses after the descriptor table is full (EMFILE/ENFILE). */
 #define ACCEPT_PAUSE_MS 100
+/* The one read buffer of the loop: connections keep no input memory between reads. */
+#define READ_BUF_BYTES 65536
 
 struct engine;
 
@@ -39,16 +43,23 @@ struct task_timer {
 struct ev_conn {
     struct engine *eng;
     struct ev_conn *prev, *next;
-    struct bufferevent *bev;
+    int fd;
     struct iob_conn *conn;
-    struct event *timer;      /* the SLEEP wait while busy, else the connection's deadline */
+    struct event *rd;        /* EV_READ, while the connection may read */
+    struct event *wr;        /* EV_WRITE, while an answer waits for room in the socket */
+    struct event *timer;     /* the SLEEP/DRIP wait while busy, else the deadline */
+    size_t out_sent;         /* bytes of the output already sent */
+    uint64_t write_until_ns; /* a client that reads nothing for idle_timeout_ms is dropped */
+    char *pending;           /* bytes read past a request that started a wait */
+    size_t pending_len;
     struct iob_plan *plan;    /* the step in progress, or NULL */
     uint64_t wait_until_ns;   /* SLEEP, DRIP: when the (next) wait ends */
     size_t drip_sent;         /* DRIP: pieces written so far */
     struct task_timer *tasks; /* GATHER: one timer per task */
     size_t tasks_left;
+    bool reading;
     bool closing; /* close once the output is written */
-    bool gone;    /* the client went away: finish the step, skip the write */
+    bool gone;    /* the client went away: finish the step, skip the writes */
 };
 
 struct engine {
@@ -64,19 +75,18 @@ struct engine {
     bool draining;
     int rc;
     uint64_t emfile_logged_ns;
+    char rbuf[READ_BUF_BYTES];
 };
 
 static void after_io(struct ev_conn *ec);
+static void feed(struct ev_conn *ec, const char *data, size_t len);
 
+/* Rounded up to the microsecond, so a timer does not fire just before its time. */
 static struct timeval tv_from_ns(uint64_t ns)
 {
-    struct timeval tv = {.tv_sec = (time_t)(ns / IOB_NS_PER_SEC),
-                         .tv_usec = (suseconds_t)((ns % IOB_NS_PER_SEC + 999) / 1000)};
-    if (tv.tv_usec >= 1000000) {
-        tv.tv_sec++;
-        tv.tv_usec -= 1000000;
-    }
-    return tv;
+    uint64_t us = (ns + 999) / 1000;
+    return (struct timeval){.tv_sec = (time_t)(us / 1000000),
+                            .tv_usec = (suseconds_t)(us % 1000000)};
 }
 
 static void add_timer_at(struct event *ev, uint64_t at_ns)
@@ -84,6 +94,17 @@ static void add_timer_at(struct event *ev, uint64_t at_ns)
     uint64_t now = iob_clock_now_ns();
     struct timeval tv = tv_from_ns(at_ns > now ? at_ns - now : 0);
     evtimer_add(ev, &tv);
+}
+
+static void set_reading(struct ev_conn *ec, bool on)
+{
+    if (on == ec->reading)
+        return;
+    ec->reading = on;
+    if (on)
+        event_add(ec->rd, NULL);
+    else
+        event_del(ec->rd);
 }
 
 static void free_tasks(struct ev_conn *ec)
@@ -102,8 +123,12 @@ static void conn_free(struct ev_conn *ec)
         free_tasks(ec);
     if (ec->timer)
         event_free(ec->timer);
-    if (ec->bev)
-        bufferevent_free(ec->bev);
+    if (ec->rd)
+        event_free(ec->rd);
+    if (ec->wr)
+        event_free(ec->wr);
+    close(ec->fd);
+    free(ec->pending);
     iob_conn_free(ec->conn);
     if (ec->prev)
         ec->prev->next = ec->next;
@@ -118,29 +143,54 @@ static void conn_free(struct ev_conn *ec)
         event_base_loopbreak(eng->base);
 }
 
-/* Moves the connection's pending answer bytes into the bufferevent. */
-static void flush(struct ev_conn *ec)
+static bool output_pending(struct ev_conn *ec)
+{
+    return iob_conn_output(ec->conn)->len > ec->out_sent;
+}
+
+/* Sends what the connection has to say. What the socket cannot take now waits for EV_WRITE;
+ * meanwhile nothing more is read, so a client that does not read cannot make us buffer. */
+static void send_output(struct ev_conn *ec)
 {
     struct iob_buf *out = iob_conn_output(ec->conn);
-    if (out->len && !ec->gone && bufferevent_write(ec->bev, out->data, out->len) < 0)
-        ec->closing = true;
-    iob_buf_reset(out);
     if (iob_conn_want_close(ec->conn))
         ec->closing = true;
+    while (!ec->gone && ec->out_sent < out->len) {
+        ssize_t n = send(ec->fd, out->data + ec->out_sent, out->len - ec->out_sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            ec->out_sent += (size_t)n;
+            ec->write_until_ns = 0;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            if (!ec->write_until_ns)
+                ec->write_until_ns =
+                    iob_clock_now_ns() + ec->eng->env->idle_timeout_ms * IOB_NS_PER_MS;
+            event_add(ec->wr, NULL);
+            set_reading(ec, false);
+            return;
+        } else {
+            iob_log(IOB_LOG_DEBUG, "connection dropped: send: %s", strerror(errno));
+            ec->gone = ec->closing = true;
+        }
+    }
+    iob_buf_reset(out);
+    ec->out_sent = 0;
+    ec->write_until_ns = 0;
+    event_del(ec->wr);
 }
 
 static void finish_step(struct ev_conn *ec)
 {
     iob_exchange_finish(ec->conn);
     ec->plan = NULL;
-    flush(ec);
-    if (!ec->gone && !ec->closing)
-        bufferevent_enable(ec->bev, EV_READ);
+    send_output(ec);
 }
 
 static void on_task(evutil_socket_t fd, short what, void *arg);
 
-/* Starts the step of the request just completed; NONE and CPU finish at once. */
+/* Starts the step of the request just completed. NONE and CPU finish at once; the waits arm
+ * timers and return with ec->plan set. */
 static void begin(struct ev_conn *ec)
 {
     struct iob_plan *plan;
@@ -148,18 +198,15 @@ static void begin(struct ev_conn *ec)
     switch (step) {
     case IOB_STEP_NONE:
         iob_exchange_finish(ec->conn);
-        flush(ec);
         return;
     case IOB_STEP_CPU:
         plan->work(plan); /* stalls the loop: every other connection waits (the lesson) */
         plan->ended_ns = iob_clock_now_ns();
         iob_exchange_finish(ec->conn);
-        flush(ec);
         return;
     case IOB_STEP_SLEEP:
     case IOB_STEP_DRIP:
         /* DRIP: the head is in the output now; each timer adds a piece (on_timer). */
-        flush(ec);
         ec->plan = plan;
         ec->drip_sent = 0;
         ec->wait_until_ns = plan->started_ns + plan->ms * IOB_NS_PER_MS;
@@ -177,64 +224,94 @@ static void begin(struct ev_conn *ec)
             ec->tasks_left++;
         }
         if (ec->tasks_left < plan->n_tasks) {
-            /* Out of memory for timers: answer 503 rather than a partial gather. */
-            iob_log(IOB_LOG_WARN, "gather: no memory for %zu timers", plan->n_tasks);
+            /* Out of memory for timers: wait for the longest task on the connection's own
+             * timer instead; every task then reports that end time. */
+            iob_log(IOB_LOG_WARN, "gather: no memory for %zu timers; waiting on one",
+                    plan->n_tasks);
             free_tasks(ec);
             ec->tasks_left = 0;
-            plan->ended_ns = plan->started_ns;
+            uint64_t longest_ms = 0;
             for (size_t i = 0; i < plan->n_tasks; i++)
-                plan->tasks[i].finished_ns = plan->started_ns;
-            finish_step(ec);
-            return;
+                if (plan->tasks[i].ms > longest_ms)
+                    longest_ms = plan->tasks[i].ms;
+            ec->wait_until_ns = plan->started_ns + longest_ms * IOB_NS_PER_MS;
+            add_timer_at(ec->timer, ec->wait_until_ns);
         }
         break;
     }
     /* Reads pause while the step runs: pipelined bytes wait in the kernel. */
-    bufferevent_disable(ec->bev, EV_READ);
+    set_reading(ec, false);
 }
 
-/* Feeds buffered input to the connection until it needs more bytes, starts a step, or closes. */
-static void process(struct ev_conn *ec)
+/* Feeds bytes to the connection, answering each complete request in order. Bytes past a request
+ * that starts a wait are kept in ec->pending until the wait is over. */
+static void feed(struct ev_conn *ec, const char *data, size_t len)
 {
-    struct evbuffer *in = bufferevent_get_input(ec->bev);
-    while (!ec->plan && !ec->closing) {
-        struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
-            break;
+    while (len && !ec->closing) {
         size_t used;
-        enum iob_feed r = iob_conn_feed(ec->conn, v.iov_base, v.iov_len, &used);
-        evbuffer_drain(in, used);
+        enum iob_feed r = iob_conn_feed(ec->conn, data, len, &used);
+        data += used;
+        len -= used;
         if (r == IOB_FEED_REQUEST)
             begin(ec);
-        else
-            flush(ec);
+        send_output(ec);
+        if (r == IOB_FEED_CLOSE)
+            ec->closing = true;
+        if (ec->plan || output_pending(ec)) {
+            if (len && !ec->closing) {
+                char *keep = malloc(len);
+                if (!keep) {
+                    ec->closing = true; /* cannot keep the client's bytes: stop reading */
+                    return;
+                }
+                memmove(keep, data, len);
+                free(ec->pending);
+                ec->pending = keep;
+                ec->pending_len = len;
+            }
+            return;
+        }
     }
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* Goes on with the bytes kept during a wait or a full socket. */
+static void feed_pending(struct ev_conn *ec)
 {
-    (void)bev;
+    char *data = ec->pending;
+    size_t len = ec->pending_len;
+    ec->pending = NULL;
+    ec->pending_len = 0;
+    if (data)
+        feed(ec, data, len);
+    free(data);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
     struct ev_conn *ec = arg;
-    process(ec);
+    ssize_t n = recv(fd, ec->eng->rbuf, sizeof(ec->eng->rbuf), 0);
+    if (n > 0) {
+        feed(ec, ec->eng->rbuf, (size_t)n);
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        /* End of input (or a reset): what was complete is answered already; close after it. */
+        if (n < 0) {
+            iob_log(IOB_LOG_DEBUG, "connection dropped: recv: %s", strerror(errno));
+            ec->gone = true;
+        }
+        ec->closing = true;
+        set_reading(ec, false);
+    }
     after_io(ec);
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
-    after_io(arg);
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)bev;
+    (void)fd, (void)what;
     struct ev_conn *ec = arg;
-    if (what & BEV_EVENT_EOF)
-        process(ec); /* answer what was complete before the half-close */
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-        iob_log(IOB_LOG_DEBUG, "connection dropped: %s", strerror(errno));
-    ec->gone = (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) != 0;
-    ec->closing = true;
+    send_output(ec);
+    if (!output_pending(ec) && !ec->plan)
+        feed_pending(ec);
     after_io(ec);
 }
 
@@ -246,7 +323,8 @@ static void complete_wait(struct ev_conn *ec)
         if (!plan->tasks[i].finished_ns)
             plan->tasks[i].finished_ns = plan->ended_ns;
     finish_step(ec);
-    process(ec); /* pipelined requests that arrived meanwhile */
+    if (!output_pending(ec))
+        feed_pending(ec); /* pipelined requests that arrived before the wait */
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -262,7 +340,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         }
         if (ec->plan->step == IOB_STEP_DRIP) {
             iob_exchange_drip(ec->conn, ec->drip_sent++);
-            flush(ec);
+            send_output(ec);
             if (ec->drip_sent < ec->plan->n_chunks) {
                 ec->wait_until_ns += ec->plan->ms * IOB_NS_PER_MS;
                 add_timer_at(ec->timer, ec->wait_until_ns);
@@ -270,6 +348,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             }
         }
         complete_wait(ec);
+    } else if (output_pending(ec)) {
+        if (now < ec->write_until_ns) {
+            add_timer_at(ec->timer, ec->write_until_ns);
+            return;
+        }
+        iob_log(IOB_LOG_DEBUG, "connection dropped: the client read nothing for %u ms",
+                (unsigned)ec->eng->env->idle_timeout_ms);
+        ec->gone = ec->closing = true;
     } else {
         uint64_t deadline = iob_conn_deadline_ns(ec->conn);
         if (deadline && now < deadline) {
@@ -277,7 +363,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             return;
         }
         iob_conn_timed_out(ec->conn);
-        flush(ec);
+        send_output(ec);
         ec->closing = true;
     }
     after_io(ec);
@@ -303,24 +389,25 @@ static void on_task(evutil_socket_t fd, short what, void *arg)
     after_io(ec);
 }
 
-/* Every callback ends here: close when done, else keep the deadline timer right. */
+/* Every callback ends here: close when done, else read again and keep the timer right. Never
+ * touch ec after calling this. */
 static void after_io(struct ev_conn *ec)
 {
     if (ec->plan)
-        return;
-    bool idle = iob_conn_is_idle(ec->conn);
-    if (ec->eng->draining && idle)
+        return; /* the step's timers own the connection */
+    bool pending = output_pending(ec);
+    if (ec->eng->draining && iob_conn_is_idle(ec->conn) && !ec->pending)
         ec->closing = true;
-    if (ec->closing) {
-        if (ec->gone || evbuffer_get_length(bufferevent_get_output(ec->bev)) == 0)
-            conn_free(ec);
-        else
-            evtimer_del(ec->timer); /* the write timeout bounds the rest */
+    if (ec->closing && (ec->gone || !pending)) {
+        conn_free(ec);
         return;
     }
-    uint64_t deadline = iob_conn_deadline_ns(ec->conn);
+    set_reading(ec, !ec->closing && !pending);
+    uint64_t deadline = pending ? ec->write_until_ns : iob_conn_deadline_ns(ec->conn);
     if (deadline)
         add_timer_at(ec->timer, deadline);
+    else
+        evtimer_del(ec->timer);
 }
 
 static void reject_overload(int fd)
@@ -357,6 +444,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     ec->eng = eng;
+    ec->fd = fd;
     ec->next = eng->conns;
     if (eng->conns)
         eng->conns->prev = ec;
@@ -364,19 +452,14 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     eng->n_open++;
     iob_metrics_conn_opened();
     ec->conn = iob_conn_new(eng->env, peer);
-    ec->bev = bufferevent_socket_new(eng->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    ec->rd = event_new(eng->base, fd, EV_READ | EV_PERSIST, on_readable, ec);
+    ec->wr = event_new(eng->base, fd, EV_WRITE | EV_PERSIST, on_writable, ec);
     ec->timer = evtimer_new(eng->base, on_timer, ec);
-    if (!ec->conn || !ec->bev || !ec->timer) {
-        if (!ec->bev)
-            close(fd);
+    if (!ec->conn || !ec->rd || !ec->wr || !ec->timer) {
         iob_log(IOB_LOG_WARN, "no memory for a connection from %s", peer);
         conn_free(ec);
         return;
     }
-    struct timeval write_timeout = tv_from_ns(eng->env->idle_timeout_ms * IOB_NS_PER_MS);
-    bufferevent_set_timeouts(ec->bev, NULL, &write_timeout);
-    bufferevent_setcb(ec->bev, on_read, on_write, on_event, ec);
-    bufferevent_enable(ec->bev, EV_READ);
     after_io(ec);
 }
 
@@ -457,44 +540,51 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static int run(const struct iob_engine_args *args)
 {
     static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
-    struct engine eng = {.cfg = args->cfg, .env = args->env};
+    struct engine *eng = calloc(1, sizeof(*eng));
     int rc = -ENOMEM;
-    eng.base = event_base_new();
-    if (!eng.base)
+    if (!eng) {
+        close(args->listen_fd);
+        return rc;
+    }
+    eng->cfg = args->cfg;
+    eng->env = args->env;
+    eng->base = event_base_new();
+    if (!eng->base)
         goto fail;
-    eng.listener =
-        evconnlistener_new(eng.base, on_accept, &eng, LEV_OPT_CLOSE_ON_FREE, 0, args->listen_fd);
-    eng.accept_resume = evtimer_new(eng.base, on_accept_resume, &eng);
-    eng.grace = evtimer_new(eng.base, on_grace, &eng);
-    if (!eng.listener || !eng.accept_resume || !eng.grace)
+    eng->listener =
+        evconnlistener_new(eng->base, on_accept, eng, LEV_OPT_CLOSE_ON_FREE, 0, args->listen_fd);
+    eng->accept_resume = evtimer_new(eng->base, on_accept_resume, eng);
+    eng->grace = evtimer_new(eng->base, on_grace, eng);
+    if (!eng->listener || !eng->accept_resume || !eng->grace)
         goto fail;
-    evconnlistener_set_error_cb(eng.listener, on_accept_error);
+    evconnlistener_set_error_cb(eng->listener, on_accept_error);
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        eng.signals[i] = evsignal_new(eng.base, sigs[i], on_signal, &eng);
-        if (!eng.signals[i] || evsignal_add(eng.signals[i], NULL) < 0)
+        eng->signals[i] = evsignal_new(eng->base, sigs[i], on_signal, eng);
+        if (!eng->signals[i] || evsignal_add(eng->signals[i], NULL) < 0)
             goto fail;
     }
-    if (event_base_dispatch(eng.base) < 0) {
+    if (event_base_dispatch(eng->base) < 0) {
         rc = -EIO;
         goto fail;
     }
-    rc = eng.rc;
+    rc = eng->rc;
 fail:
-    while (eng.conns)
-        conn_free(eng.conns);
+    while (eng->conns)
+        conn_free(eng->conns);
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        if (eng.signals[i])
-            event_free(eng.signals[i]);
-    if (eng.grace)
-        event_free(eng.grace);
-    if (eng.accept_resume)
-        event_free(eng.accept_resume);
-    if (eng.listener)
-        evconnlistener_free(eng.listener);
-    else if (!eng.draining)
+        if (eng->signals[i])
+            event_free(eng->signals[i]);
+    if (eng->grace)
+        event_free(eng->grace);
+    if (eng->accept_resume)
+        event_free(eng->accept_resume);
+    if (eng->listener)
+        evconnlistener_free(eng->listener);
+    else if (!eng->draining)
         close(args->listen_fd);
-    if (eng.base)
-        event_base_free(eng.base);
+    if (eng->base)
+        event_base_free(eng->base);
+    free(eng);
     return rc;
 }
 
