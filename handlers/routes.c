@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "handlers/endpoints.h"
+#include "server/base/metrics.h"
 
 #define GET_HEAD (IOB_METHOD_GET | IOB_METHOD_HEAD)
 
@@ -39,15 +40,16 @@ const struct iob_route iob_routes[] = {
 const size_t iob_routes_count = sizeof iob_routes / sizeof iob_routes[0];
 const size_t iob_route_other = sizeof iob_routes / sizeof iob_routes[0];
 
-/* The same labels as the rows above, in the same order (unit.handlers checks), then "other": C
- * cannot build this array from the table's fields at compile time. */
-const char *const iob_route_labels[] = {
-    "index",   "hello",   "sleep", "gather", "cpu",   "echo",
-    "healthz", "metrics", "drip",  "status", "other",
-};
-_Static_assert(sizeof iob_route_labels / sizeof iob_route_labels[0] ==
-                   sizeof iob_routes / sizeof iob_routes[0] + 1,
-               "one label per route, then \"other\"");
+_Static_assert(sizeof iob_routes / sizeof iob_routes[0] + 1 <= IOB_METRICS_ROUTES_MAX,
+               "the metrics registry holds every route label and \"other\"");
+
+size_t iob_route_labels(const char **labels)
+{
+    for (size_t i = 0; i < iob_routes_count; i++)
+        labels[i] = iob_routes[i].label;
+    labels[iob_route_other] = "other";
+    return iob_routes_count + 1;
+}
 
 const struct iob_route *iob_route_find(const char *path, size_t len)
 {

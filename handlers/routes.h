@@ -20,8 +20,9 @@ extern const struct iob_route iob_routes[];
 extern const size_t iob_routes_count;
 /* The metrics label index of requests that matched no route (404s and parse errors). */
 extern const size_t iob_route_other;
-/* Label table for iob_metrics_init(): iob_routes_count labels then "other". */
-extern const char *const iob_route_labels[];
+/* Writes every route's metrics label, then "other" at iob_route_other, into labels (room for
+ * iob_routes_count + 1; IOB_METRICS_ROUTES_MAX always suffices) and returns the count. */
+size_t iob_route_labels(const char **labels);
 
 /* The route for path[0..len), or NULL. */
 const struct iob_route *iob_route_find(const char *path, size_t len);

@@ -106,7 +106,8 @@ static int serve(const struct iob_config *cfg)
 
     struct iob_env env;
     build_env(cfg, &env);
-    iob_metrics_init(env.mode, iob_route_labels, iob_routes_count + 1);
+    static const char *labels[IOB_METRICS_ROUTES_MAX];
+    iob_metrics_init(env.mode, labels, iob_route_labels(labels));
     const struct iob_engine *engine =
         cfg->server.mode == IOB_MODE_THREADED ? &iob_engine_threaded : &iob_engine_evented;
     iob_listen_name(fd, name, sizeof(name));

@@ -37,7 +37,8 @@ const struct iob_env iob_drive_env = {
 
 void iob_drive_init(void)
 {
-    iob_metrics_init(iob_drive_env.mode, iob_route_labels, iob_routes_count + 1);
+    static const char *labels[IOB_METRICS_ROUTES_MAX];
+    iob_metrics_init(iob_drive_env.mode, labels, iob_route_labels(labels));
 }
 
 /* The HTTP layer broke a promise: stop here, so a fuzzer run or a test names the input. */
