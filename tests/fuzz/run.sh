@@ -3,8 +3,9 @@
 # it for SECONDS (default 60) from the seed corpus with the HTTP dictionary.
 # Usage: tests/fuzz/run.sh [SECONDS]; IOB_FUZZ_BUILD=DIR replaces ./build-fuzz.
 # Exit 0: no crash. 77: clang or its fuzzer runtime (libclang-rt-14-dev) is missing, so ctest
-# reports a skip. Else the fuzzer's failure; the input is saved as DIR/crash-* (or leak-*,
-# timeout-*): replay it with `DIR/tests/fuzz/fuzz_conn DIR/crash-...`.
+# reports a skip (a fuzzer failure exits 1, not libFuzzer's default 77). Else the failing input
+# is saved as DIR/crash-* (or leak-*, timeout-*): replay it with
+# `DIR/tests/fuzz/fuzz_conn DIR/crash-...`, and add it to tests/fuzz/seeds/ once fixed.
 set -eu
 seconds=${1:-60}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,4 +32,4 @@ cmake --build "$build" --target fuzz_conn -j"$(nproc)"
 mkdir -p "$build/corpus"
 exec "$build/tests/fuzz/fuzz_conn" "$build/corpus" "$here/seeds" -dict="$here/http.dict" \
     -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="$build/" -print_final_stats=1
+    -artifact_prefix="$build/" -print_final_stats=1 -error_exitcode=1 -timeout_exitcode=1
