@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HEALTH_CHECK_DEFAULT "127.0.0.1:8080"
-
 enum flag_id {
     FLAG_CONFIG = 'c',
     FLAG_HELP = 'h',
@@ -40,7 +38,7 @@ static const struct flag {
     {"check-config", no_argument, FLAG_CHECK_CONFIG, NULL,
      "print the effective config (exit 0) or errors (2)"},
     {"health-check", optional_argument, FLAG_HEALTH_CHECK, "[HOST:PORT]",
-     "GET /healthz (default " HEALTH_CHECK_DEFAULT "); exit 0 if up"},
+     "GET /healthz of HOST:PORT (default: our listen address); exit 0 if up"},
     {"version", no_argument, FLAG_VERSION, NULL, "print the version and exit"},
     {"help", no_argument, FLAG_HELP, NULL, "print this help and exit"},
 };
@@ -138,7 +136,7 @@ int iob_cli_parse(int argc, char **argv, struct iob_cli *cli, char *err, size_t 
              * naturally as "--health-check ADDR", and a stray operand is an error anyway. */
             if (optarg == NULL && optind < argc && argv[optind][0] != '-')
                 optarg = argv[optind++];
-            cli->health_check = optarg ? optarg : HEALTH_CHECK_DEFAULT;
+            cli->health_check = optarg ? optarg : ""; /* "": main.c asks our listen address */
             break;
         case ':':
             return usage_error(err, errlen, "missing argument for", argv[optind - 1]);

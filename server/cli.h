@@ -7,17 +7,18 @@
 #define IOB_CLI_SETS_MAX 64
 
 struct iob_cli {
-    const char *config_path;                /* -c FILE, or NULL */
-    const char *mode;                       /* --mode, or NULL */
-    const char *listen;                     /* --listen, or NULL */
-    const char *sets[IOB_CLI_SETS_MAX];     /* --set SECTION.KEY=VALUE, in order */
+    const char *config_path;            /* -c FILE, or NULL */
+    const char *mode;                   /* --mode, or NULL */
+    const char *listen;                 /* --listen, or NULL */
+    const char *sets[IOB_CLI_SETS_MAX]; /* --set SECTION.KEY=VALUE, in order */
     size_t n_sets;
-    bool daemon;                            /* --daemon */
-    const char *pid_file;                   /* --pid-file, or NULL */
-    bool check_config;                      /* --check-config */
-    bool version;                           /* --version */
-    bool help;                              /* --help */
-    const char *health_check;               /* --health-check [HOST:PORT]: GET /healthz, exit 0/1 */
+    bool daemon;              /* --daemon */
+    const char *pid_file;     /* --pid-file, or NULL */
+    bool check_config;        /* --check-config */
+    bool version;             /* --version */
+    bool help;                /* --help */
+    const char *health_check; /* --health-check [HOST:PORT]: GET /healthz, exit 0/1; "" when
+                               * no address was given (main.c uses the listen address) */
 };
 
 /* Parses argv. Returns 0, or -EINVAL with a one-line message in err (an unknown flag, a missing

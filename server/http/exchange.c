@@ -111,9 +111,10 @@ void iob_exchange_finish(struct iob_conn *c)
     if (x->step != IOB_STEP_NONE && x->route->finish)
         x->route->finish(&x->req, c->env, &x->plan, &x->res);
     if (x->step == IOB_STEP_DRIP) {
-        if (x->method != IOB_METHOD_HEAD)
+        bool is_head = x->method == IOB_METHOD_HEAD;
+        if (!is_head)
             iob_buf_puts(&c->out, "0\r\n\r\n");
-        account(c, true, x->plan.bytes);
+        account(c, true, is_head ? 0 : x->plan.bytes);
     } else {
         answer(c, true);
     }
