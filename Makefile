@@ -6,7 +6,8 @@ LISTEN ?= 127.0.0.1:8080
 JOBS   ?= $(shell nproc)
 
 BUILD_PKGS := gcc make cmake pkg-config libevent-dev node-llhttp libinih-dev
-TEST_PKGS  := $(BUILD_PKGS) libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev curl prometheus
+TEST_PKGS  := $(BUILD_PKGS) libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev curl prometheus \
+              chromium
 
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOB_WERROR=ON
 

@@ -13,6 +13,7 @@ out=$repo/bench/results/demo
 bin=$build/iobound
 demo=$build/iobound-demo
 
+echo "demo: building iobound and the demo client in $build" >&2
 if [ ! -f "$build/CMakeCache.txt" ]; then
     cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOB_TESTS=OFF >/dev/null
 fi
@@ -23,6 +24,7 @@ cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissi
 
 tmp=$(mktemp -d)
 pids=""
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
     for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
     rm -rf "$tmp"
@@ -32,6 +34,7 @@ trap 'exit 1' INT TERM
 
 # start MODE: starts iobound in MODE on port 0; sets $pid and $port from its start-up line.
 start() {
+    : >"$tmp/$1.err" # exists before the first read below, whenever the child opens it
     "$bin" --listen 127.0.0.1:0 --mode "$1" --set log.access_log=off 2>"$tmp/$1.err" &
     pid=$!
     pids="$pids $pid"
