@@ -548,7 +548,14 @@ static int run(const struct iob_engine_args *args)
     }
     eng->cfg = args->cfg;
     eng->env = args->env;
-    eng->base = event_base_new();
+    /* Waits are the product: a precise monotonic clock (not the 4 ms coarse one) and timerfd
+     * make a 100 ms sleep end within a fraction of a millisecond of its time. */
+    struct event_config *ecfg = event_config_new();
+    if (!ecfg)
+        goto fail;
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    eng->base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     if (!eng->base)
         goto fail;
     eng->listener =

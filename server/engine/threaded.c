@@ -28,6 +28,7 @@
 #include "server/http/respond.h"
 
 #define ACCEPT_PAUSE_MS    100
+#define ACCEPT_BATCH       64
 #define READ_BUF_BYTES     16384
 #define GATHER_STACK_BYTES (64 * 1024)
 #define DRAIN_POLL_MS      20
@@ -37,7 +38,7 @@ struct engine {
     const struct iob_env *env;
     pthread_attr_t conn_attr;
     pthread_attr_t task_attr;
-    int stop_pipe[2]; /* written once at shutdown; every connection thread polls the read end */
+    int stop_pipe[2];     /* written once at shutdown; every connection thread polls the read end */
     atomic_bool stopping; /* set before the pipe is written; read after each step */
     atomic_size_t n_open;
 };
@@ -263,7 +264,8 @@ static void reject_overload(int fd)
     iob_metrics_conn_rejected();
 }
 
-static void accept_one(struct engine *eng, int lfd, uint64_t *emfile_logged_ns)
+/* Accepts one connection and starts its thread. Returns false when there was none to take. */
+static bool accept_one(struct engine *eng, int lfd, uint64_t *emfile_logged_ns)
 {
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof(ss);
@@ -279,18 +281,18 @@ static void accept_one(struct engine *eng, int lfd, uint64_t *emfile_logged_ns)
         } else if (err != EAGAIN && err != EINTR && err != ECONNABORTED) {
             iob_log(IOB_LOG_WARN, "accept: %s", strerror(err));
         }
-        return;
+        return false;
     }
     if (atomic_load(&eng->n_open) >= eng->cfg->server.max_connections) {
         reject_overload(fd); /* no thread is created for it */
-        return;
+        return true;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct th_conn *tc = malloc(sizeof(*tc));
     if (!tc) {
         reject_overload(fd);
-        return;
+        return true;
     }
     *tc = (struct th_conn){.eng = eng, .fd = fd};
     iob_addr_format((struct sockaddr *)&ss, tc->peer, sizeof(tc->peer));
@@ -303,10 +305,11 @@ static void accept_one(struct engine *eng, int lfd, uint64_t *emfile_logged_ns)
                             strerror(rc));
         free(tc);
         reject_overload(fd);
-        return;
+        return true;
     }
     iob_metrics_conn_opened();
     iob_metrics_thread_started();
+    return true;
 }
 
 /* Waits for the open connections to finish, up to the grace, or a second signal. */
@@ -382,8 +385,10 @@ static int run(const struct iob_engine_args *args)
             rc = drain(&eng, sfd);
             break;
         }
-        if (p[0].revents & POLLIN)
-            accept_one(&eng, args->listen_fd, &emfile_logged_ns);
+        /* A burst of connects is taken in one go (bounded, so signals are not starved). */
+        for (int i = 0; i < ACCEPT_BATCH && (p[0].revents & POLLIN); i++)
+            if (!accept_one(&eng, args->listen_fd, &emfile_logged_ns))
+                break;
     }
     /* Connection threads still running (grace expired, second signal) end with the process. */
     close(sfd);
