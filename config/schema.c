@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/base/addr.h"
 #include "server/base/log.h"
 #include "server/base/strnum.h"
 
@@ -143,7 +144,8 @@ void iob_schema_allowed(const struct iob_key *k, char *out, size_t outlen)
                k->min, TEXT_MAX_BYTES);
         break;
     case IOB_KEY_LISTEN:
-        append(out, outlen, &pos, "HOST:PORT or [IPv6]:PORT, port 0..65535");
+        append(out, outlen, &pos,
+               "IPv4:PORT, localhost:PORT or [IPv6]:PORT (numeric), port 0..65535");
         break;
     }
 }
@@ -191,41 +193,12 @@ static bool is_ini_text(const char *s, size_t min)
     return true;
 }
 
-static bool is_host_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_';
-}
-
-static bool is_ipv6_char(char c)
-{
-    return isxdigit((unsigned char)c) || c == ':' || c == '.';
-}
-
-/* Only the shape: listen.c resolves and binds; no DNS here. */
+/* The same parser listen.c binds with, so a bad address fails at load time with file:line. */
 static bool is_listen(const char *s)
 {
-    const char *host = s, *host_end, *port;
-    bool (*is_ok)(char) = is_host_char;
-    if (s[0] == '[') {
-        host = s + 1;
-        host_end = strchr(host, ']');
-        if (host_end == NULL || host_end[1] != ':')
-            return false;
-        port = host_end + 2;
-        is_ok = is_ipv6_char;
-    } else {
-        host_end = strchr(s, ':');
-        if (host_end == NULL)
-            return false;
-        port = host_end + 1;
-    }
-    if (host_end == host || !is_ini_text(s, 1))
-        return false;
-    for (const char *p = host; p < host_end; p++)
-        if (!is_ok(*p))
-            return false;
-    uint64_t v;
-    return iob_strnum_u64(port, strlen(port), 65535, &v) == 0;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return is_ini_text(s, 1) && iob_addr_parse(s, &ss, &len) == 0;
 }
 
 /* Parses value for k into cfg. Returns 0 or -EINVAL, leaving cfg unchanged on error. */
@@ -324,20 +297,23 @@ int iob_config_set(struct iob_config *cfg, const char *origin, const char *secti
     return -EINVAL;
 }
 
+/* A daemon has no terminal ("-" would log into /dev/null) and runs in "/" (a relative path
+ * would name another file after the detach). */
+static void need_daemon_path(struct iob_diag *d, const char *key, const char *value, bool off_ok)
+{
+    if (value[0] == '/' || (off_ok && strcmp(value, "off") == 0))
+        return;
+    iob_diag_error(d, "%s: got \"%s\"; allowed: an absolute path%s when [process] daemonize = true",
+                   key, value, off_ok ? " or off" : "");
+}
+
 int iob_config_validate(const struct iob_config *cfg, struct iob_diag *d)
 {
     unsigned errors = d->errors;
     if (cfg->process.daemonize) {
-        /* A daemon has no terminal: "-" would log into /dev/null. */
-        if (cfg->process.pid_file[0] == '\0')
-            iob_diag_error(d, "[process] pid_file: got \"\"; allowed: a path when [process] "
-                              "daemonize = true");
-        if (strcmp(cfg->log.access_log, "-") == 0)
-            iob_diag_error(d, "[log] access_log: got \"-\"; allowed: a path or off when "
-                              "[process] daemonize = true");
-        if (strcmp(cfg->log.error_log, "-") == 0)
-            iob_diag_error(d, "[log] error_log: got \"-\"; allowed: a path when [process] "
-                              "daemonize = true");
+        need_daemon_path(d, "[process] pid_file", cfg->process.pid_file, false);
+        need_daemon_path(d, "[log] access_log", cfg->log.access_log, true);
+        need_daemon_path(d, "[log] error_log", cfg->log.error_log, false);
     }
     if (cfg->process.shutdown_grace_ms < cfg->limits.max_sleep_ms)
         iob_diag_warn(d,

@@ -13,57 +13,30 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/base/addr.h"
 #include "server/base/clock.h"
 #include "server/base/strnum.h"
 
 static const char request[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
-/* Parses "A.B.C.D:PORT", "localhost:PORT" or "[V6]:PORT" into sa. A wildcard host (0.0.0.0, [::],
- * as a listen address often is) means the local machine, so it becomes the loopback address.
- * Returns the address length, or -EINVAL. */
+/* Parses addr like a listen address (iob_addr_parse()). A wildcard host (0.0.0.0, [::], as a
+ * listen address often is) means the local machine, so it becomes the loopback address; port 0
+ * names no server. Returns the address length, or -EINVAL. */
 static int parse_addr(const char *addr, struct sockaddr_storage *sa)
 {
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
+    socklen_t len;
+    if (iob_addr_parse(addr, sa, &len) < 0)
         return -EINVAL;
-    uint64_t port;
-    const char *port_text = colon + 1;
-    if (iob_strnum_u64(port_text, strlen(port_text), 65535, &port) < 0 || port == 0)
-        return -EINVAL;
-
-    char host[INET6_ADDRSTRLEN];
-    size_t host_len = (size_t)(colon - addr);
-    bool is_v6 = host_len >= 2 && addr[0] == '[' && addr[host_len - 1] == ']';
-    if (is_v6) {
-        addr++;
-        host_len -= 2;
-    }
-    if (host_len == 0 || host_len >= sizeof host)
-        return -EINVAL;
-    memcpy(host, addr, host_len);
-    host[host_len] = '\0';
-
-    memset(sa, 0, sizeof *sa);
-    if (is_v6) {
+    if (sa->ss_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-            return -EINVAL;
         if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
             in6->sin6_addr = in6addr_loopback;
-        return (int)sizeof *in6;
+        return in6->sin6_port ? (int)len : -EINVAL;
     }
     struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons((uint16_t)port);
-    if (strcmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
-    if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
-        return -EINVAL;
     if (in4->sin_addr.s_addr == htonl(INADDR_ANY))
         in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return (int)sizeof *in4;
+    return in4->sin_port ? (int)len : -EINVAL;
 }
 
 /* Waits until fd is ready for events or the deadline passes. Returns 0, -ETIMEDOUT or -errno. */

@@ -61,20 +61,13 @@ static void build_env(const struct iob_config *cfg, struct iob_env *env)
     };
 }
 
-/* The address --health-check asks: the flag's, else our own listen address, with a wildcard
- * host turned into loopback. */
-static void health_addr(const struct iob_cli *cli, const struct iob_config *cfg, char *out,
-                        size_t outlen)
+/* A start-up failure goes to the error log and, when that is a file (a daemon's), to the
+ * terminal too: until iob_daemon_ready() stderr is still the caller's. */
+static void startup_error(const struct iob_config *cfg, const char *what, const char *err)
 {
-    const char *addr =
-        cli->health_check && *cli->health_check ? cli->health_check : cfg->server.listen;
-    const char *port = strrchr(addr, ':');
-    if (strncmp(addr, "0.0.0.0:", 8) == 0)
-        snprintf(out, outlen, "127.0.0.1%s", port);
-    else if (strncmp(addr, "[::]:", 5) == 0)
-        snprintf(out, outlen, "[::1]%s", port);
-    else
-        snprintf(out, outlen, "%s", addr);
+    iob_log(IOB_LOG_ERROR, "%s%s", what, err);
+    if (strcmp(cfg->log.error_log, "-") != 0)
+        fprintf(stderr, "iobound: %s%s\n", what, err);
 }
 
 static int serve(const struct iob_config *cfg)
@@ -88,17 +81,17 @@ static int serve(const struct iob_config *cfg)
     }
     int fd = iob_listen_open(cfg->server.listen, (int)cfg->server.backlog, err, sizeof(err));
     if (fd < 0) {
-        iob_log(IOB_LOG_ERROR, "%s", err);
+        startup_error(cfg, "", err);
         return fd == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
     }
     if (cfg->process.daemonize && iob_daemon_detach(err, sizeof(err)) < 0) {
-        iob_log(IOB_LOG_ERROR, "--daemon: %s", err);
+        startup_error(cfg, "--daemon: ", err);
         close(fd);
         return EXIT_RUNTIME;
     }
     const char *pid_file = cfg->process.pid_file[0] ? cfg->process.pid_file : NULL;
     if (pid_file && iob_daemon_pidfile_write(pid_file, err, sizeof(err)) < 0) {
-        iob_log(IOB_LOG_ERROR, "pid file: %s", err);
+        startup_error(cfg, "pid file: ", err);
         iob_daemon_ready(EXIT_RUNTIME);
         close(fd);
         return EXIT_RUNTIME;
@@ -163,8 +156,8 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (cli.health_check) {
-        char addr[IOB_CONFIG_STR_MAX + 16];
-        health_addr(&cli, &cfg, addr, sizeof(addr));
+        /* No address given: our own listen address (health.c reads a wildcard as loopback). */
+        const char *addr = *cli.health_check ? cli.health_check : cfg.server.listen;
         rc = iob_health_check(addr, HEALTH_CHECK_TIMEOUT_MS);
         if (rc < 0)
             fprintf(stderr, "iobound: health check of %s failed: %s\n", addr, strerror(-rc));

@@ -2,8 +2,51 @@
 #include "server/base/addr.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "server/base/strnum.h"
+
+int iob_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *sslen)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *colon = strrchr(text, ':');
+    uint64_t port;
+    if (!colon || iob_strnum_u64(colon + 1, strlen(colon + 1), 65535, &port) < 0)
+        return -EINVAL;
+    const char *h = text;
+    size_t hlen = (size_t)(colon - text);
+    bool is_v6 = hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']';
+    if (is_v6) {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+
+    memset(ss, 0, sizeof(*ss));
+    if (is_v6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        *sslen = sizeof(*s6);
+        return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1 ? 0 : -EINVAL;
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    *sslen = sizeof(*s4);
+    if (strcmp(host, "localhost") == 0) {
+        s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return 0;
+    }
+    return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -EINVAL;
+}
 
 void iob_addr_format(const struct sockaddr *sa, char *out, size_t outlen)
 {

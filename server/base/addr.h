@@ -3,5 +3,10 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+/* Parses "A.B.C.D:PORT", "localhost:PORT" (as 127.0.0.1) or "[IPv6]:PORT", port 0..65535, into
+ * ss and *sslen. Numeric only: no resolver, so start-up and health checks never hang on DNS.
+ * Returns 0 or -EINVAL. */
+int iob_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *sslen);
+
 /* Writes sa as HOST:PORT (IPv6 in brackets) into out; "?" for other families. */
 void iob_addr_format(const struct sockaddr *sa, char *out, size_t outlen);

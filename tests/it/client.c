@@ -72,6 +72,7 @@ void it_easy_prepare(struct it_ctx *t, CURL *h, const struct it_proc *srv,
     it_resp_fini(resp);
     snprintf(resp->what, sizeof(resp->what), "%s %.200s", method, req->path);
     resp->is_head = strcmp(method, "HEAD") == 0;
+    resp->may_fail = req->may_fail;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", srv->port, req->path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(
@@ -133,6 +134,8 @@ static int collect(struct it_ctx *t, CURL *h, struct it_resp *resp)
         append(&resp->head, &resp->head_len, "", 0);
     if (!resp->body)
         append(&resp->body, &resp->body_len, "", 0);
+    if (resp->rc != CURLE_OK && resp->may_fail)
+        return -EIO;
     if (!it_check(t, resp->rc == CURLE_OK, "%s: curl failed: %s", resp->what,
                   curl_easy_strerror(resp->rc)))
         return -EIO;

@@ -18,6 +18,7 @@ struct it_http {
     bool chunked;             /* send the body with Transfer-Encoding: chunked */
     bool http10;              /* HTTP/1.0 instead of 1.1 */
     int timeout_ms;           /* 0: 5 s (scaled) */
+    bool may_fail; /* a curl error is left in resp->rc for the caller to judge, not recorded */
 };
 
 /* One response. Every final response read through the harness is checked for Content-Length
@@ -39,6 +40,7 @@ struct it_resp {
     const char *upload;
     size_t upload_len;
     size_t upload_off;
+    bool may_fail;
 };
 
 /* A curl easy handle with the harness's defaults (no proxy, no signals, loopback only). */

@@ -299,6 +299,21 @@ int it_proc_wait(struct it_proc *p, int timeout_ms)
     return p->exit_code;
 }
 
+bool it_expect_running(struct it_ctx *t, struct it_proc *p, const char *after)
+{
+    int code = it_proc_wait(p, 0);
+    return it_check(t, code == -ETIMEDOUT, "server exited after %s: exit %d%s%s", after, code,
+                    code > 128 ? ", killed by " : "", code > 128 ? strsignal(code - 128) : "");
+}
+
+int it_count_str(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
 void it_proc_fini(struct it_proc *p)
 {
     if (p->pid > 0) {

@@ -88,5 +88,10 @@ char *it_proc_stdout(const struct it_proc *p);
 char *it_proc_stderr(const struct it_proc *p);
 /* Prints the captured output to our stderr, for a failure report. */
 void it_proc_dump(const struct it_proc *p);
+/* Checks that p still runs; on failure names its exit code, or the signal that killed it, and
+ * after (what had just happened). */
+bool it_expect_running(struct it_ctx *t, struct it_proc *p, const char *after);
+/* How many times needle occurs in text (NULL text: 0), e.g. a log line in a capture. */
+int it_count_str(const char *text, const char *needle);
 /* Kills p if it still runs (SIGKILL to its pid), reaps it and closes the captures. */
 void it_proc_fini(struct it_proc *p);

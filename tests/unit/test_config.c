@@ -201,8 +201,11 @@ static void test_config_error_lines_name_origin_key_and_allowed(void **state)
                      "t: [process] daemonize: got \"maybe\"; allowed: true, false, yes, no, on, "
                      "off, 1, 0\n");
     expect_set_error("t", "server", "listen", "localhost",
-                     "t: [server] listen: got \"localhost\"; allowed: HOST:PORT or [IPv6]:PORT, "
-                     "port 0..65535\n");
+                     "t: [server] listen: got \"localhost\"; allowed: IPv4:PORT, localhost:PORT or "
+                     "[IPv6]:PORT (numeric), port 0..65535\n");
+    expect_set_error("t", "server", "listen", "example.com:80",
+                     "t: [server] listen: got \"example.com:80\"; allowed: IPv4:PORT, "
+                     "localhost:PORT or [IPv6]:PORT (numeric), port 0..65535\n");
     /* a control character in the value must not split the one-line message */
     expect_set_error("t", "log", "error_log", "a\nb",
                      "t: [log] error_log: got \"a?b\"; allowed: text of 1..180 bytes, without "
@@ -430,13 +433,22 @@ static void test_config_validate_daemon_and_grace(void **state)
     c.process.daemonize = true;
     iob_diag_init(&d);
     assert_int_equal(iob_config_validate(&c, &d), -EINVAL);
-    assert_string_equal(d.text, "[process] pid_file: got \"\"; allowed: a path when [process] "
-                                "daemonize = true\n"
-                                "[log] access_log: got \"-\"; allowed: a path or off when "
-                                "[process] daemonize = true\n"
-                                "[log] error_log: got \"-\"; allowed: a path when [process] "
-                                "daemonize = true\n");
+    assert_string_equal(d.text,
+                        "[process] pid_file: got \"\"; allowed: an absolute path when [process] "
+                        "daemonize = true\n"
+                        "[log] access_log: got \"-\"; allowed: an absolute path or off when "
+                        "[process] daemonize = true\n"
+                        "[log] error_log: got \"-\"; allowed: an absolute path when [process] "
+                        "daemonize = true\n");
     assert_int_equal(d.errors, 3);
+
+    strcpy(c.process.pid_file, "run/iobound.pid"); /* relative: wrong after the chdir("/") */
+    strcpy(c.log.access_log, "off");
+    strcpy(c.log.error_log, "/var/log/iobound.log");
+    iob_diag_init(&d);
+    assert_int_equal(iob_config_validate(&c, &d), -EINVAL);
+    assert_string_equal(d.text, "[process] pid_file: got \"run/iobound.pid\"; allowed: an "
+                                "absolute path when [process] daemonize = true\n");
 
     strcpy(c.process.pid_file, "/run/iobound.pid");
     strcpy(c.log.access_log, "off");
