@@ -23,9 +23,9 @@
 #include "server/base/clock.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
+#include "server/engine/reject.h"
 #include "server/http/conn.h"
 #include "server/http/exchange.h"
-#include "server/http/respond.h"
 
 /* How long accepting pauses after the descriptor table is full (EMFILE/ENFILE). */
 #define ACCEPT_PAUSE_MS 100
@@ -410,27 +410,13 @@ static void after_io(struct ev_conn *ec)
         evtimer_del(ec->timer);
 }
 
-static void reject_overload(int fd)
-{
-    char buf[512];
-    size_t n = iob_respond_overload(buf, sizeof(buf));
-    /* Read what the client sent so far: closing with unread bytes would reset the connection
-     * and could destroy the 503 before the client reads it. */
-    while (recv(fd, buf + n, sizeof(buf) - n, MSG_DONTWAIT) > 0)
-        ;
-    (void)send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    shutdown(fd, SHUT_WR);
-    close(fd);
-    iob_metrics_conn_rejected();
-}
-
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
     (void)l, (void)salen;
     struct engine *eng = arg;
     if (eng->n_open >= eng->cfg->server.max_connections) {
-        reject_overload(fd);
+        iob_engine_reject(fd);
         return;
     }
     char peer[64];
@@ -440,7 +426,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
     struct ev_conn *ec = calloc(1, sizeof(*ec));
     if (!ec) {
-        reject_overload(fd);
+        iob_engine_reject(fd);
         return;
     }
     ec->eng = eng;

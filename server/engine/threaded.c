@@ -23,9 +23,9 @@
 #include "server/base/clock.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
+#include "server/engine/reject.h"
 #include "server/http/conn.h"
 #include "server/http/exchange.h"
-#include "server/http/respond.h"
 
 #define ACCEPT_PAUSE_MS    100
 #define ACCEPT_BATCH       64
@@ -250,20 +250,6 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
-static void reject_overload(int fd)
-{
-    char buf[512];
-    size_t n = iob_respond_overload(buf, sizeof(buf));
-    /* Read what the client sent so far: closing with unread bytes would reset the connection
-     * and could destroy the 503 before the client reads it. */
-    while (recv(fd, buf + n, sizeof(buf) - n, MSG_DONTWAIT) > 0)
-        ;
-    (void)send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    shutdown(fd, SHUT_WR);
-    close(fd);
-    iob_metrics_conn_rejected();
-}
-
 /* Accepts one connection and starts its thread. Returns false when there was none to take. */
 static bool accept_one(struct engine *eng, int lfd, uint64_t *emfile_logged_ns)
 {
@@ -284,14 +270,14 @@ static bool accept_one(struct engine *eng, int lfd, uint64_t *emfile_logged_ns)
         return false;
     }
     if (atomic_load(&eng->n_open) >= eng->cfg->server.max_connections) {
-        reject_overload(fd); /* no thread is created for it */
+        iob_engine_reject(fd); /* no thread is created for it */
         return true;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct th_conn *tc = malloc(sizeof(*tc));
     if (!tc) {
-        reject_overload(fd);
+        iob_engine_reject(fd);
         return true;
     }
     *tc = (struct th_conn){.eng = eng, .fd = fd};
@@ -304,7 +290,7 @@ static bool accept_one(struct engine *eng, int lfd, uint64_t *emfile_logged_ns)
         iob_log_ratelimited(emfile_logged_ns, IOB_LOG_WARN, "no thread for %s: %s", tc->peer,
                             strerror(rc));
         free(tc);
-        reject_overload(fd);
+        iob_engine_reject(fd);
         return true;
     }
     iob_metrics_conn_opened();

@@ -63,6 +63,21 @@ void it_run_cases(struct it_ctx *t, struct it_proc *srv, const struct it_case *c
     }
 }
 
+int it_main(int argc, char **argv, const char *const *args, const struct it_case *shared,
+            size_t n_shared, const struct it_case *own, size_t n_own)
+{
+    struct it_ctx t;
+    struct it_proc srv;
+    if (it_init(&t, argc, argv) != 0)
+        return 2;
+    if (n_shared && it_server_start(&t, &srv, args) == 0) {
+        it_run_cases(&t, &srv, shared, n_shared);
+        it_server_stop(&t, &srv);
+    }
+    it_run_cases(&t, NULL, own, n_own);
+    return it_finish(&t);
+}
+
 const char *it_show(const void *s, size_t n, char *out, size_t outlen)
 {
     const unsigned char *p = s;

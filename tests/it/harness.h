@@ -41,6 +41,12 @@ struct it_case {
 };
 /* Runs each case in order against srv (which may be NULL for cases that start their own). */
 void it_run_cases(struct it_ctx *t, struct it_proc *srv, const struct it_case *cases, size_t n);
+/* A whole test program: it_init(), the shared cases against one server started with args (NULL:
+ * the defaults), then the own cases (which start servers of their own), it_finish(). Returns
+ * main()'s exit code. */
+int it_main(int argc, char **argv, const char *const *args, const struct it_case *shared,
+            size_t n_shared, const struct it_case *own, size_t n_own);
+#define IT_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Checks: each counts, and on failure prints "FAIL <case>: <what>: expected ..., actual ...".
  * They return whether the check passed, so a case can stop when later checks would be noise. */

@@ -373,13 +373,5 @@ int main(int argc, char **argv)
         {"bad_ms_is_400", bad_ms_is_400},
         {"edge_ms_values_accepted", edge_ms_values_accepted},
     };
-    struct it_ctx t;
-    struct it_proc srv;
-    if (it_init(&t, argc, argv) != 0)
-        return 2;
-    if (it_server_start(&t, &srv, NULL) == 0) {
-        it_run_cases(&t, &srv, cases, sizeof(cases) / sizeof(cases[0]));
-        it_server_stop(&t, &srv);
-    }
-    return it_finish(&t);
+    return it_main(argc, argv, NULL, cases, IT_LEN(cases), NULL, 0);
 }

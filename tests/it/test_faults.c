@@ -513,14 +513,5 @@ int main(int argc, char **argv)
         {"mixed_load_then_clean_exit", mixed_load_then_clean_exit},
     };
     const char *args[] = {"--set", "log.access_log=off", "--set", BIG_ECHO_LIMIT, NULL};
-    struct it_ctx t;
-    struct it_proc srv;
-    if (it_init(&t, argc, argv) != 0)
-        return 2;
-    if (it_server_start(&t, &srv, args) == 0) {
-        it_run_cases(&t, &srv, shared, sizeof(shared) / sizeof(shared[0]));
-        it_server_stop(&t, &srv);
-    }
-    it_run_cases(&t, NULL, own_server, sizeof(own_server) / sizeof(own_server[0]));
-    return it_finish(&t);
+    return it_main(argc, argv, args, shared, IT_LEN(shared), own_server, IT_LEN(own_server));
 }

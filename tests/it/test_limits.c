@@ -280,14 +280,5 @@ int main(int argc, char **argv)
         "--set", "limits.header_timeout_ms=500", "--set", "limits.idle_timeout_ms=500",
         "--set", "limits.max_sleep_ms=100",      "--set", "limits.max_cpu_ms=50",
         "--set", "limits.max_gather_tasks=3",    NULL};
-    struct it_ctx t;
-    struct it_proc srv;
-    if (it_init(&t, argc, argv) != 0)
-        return 2;
-    if (it_server_start(&t, &srv, args) == 0) {
-        it_run_cases(&t, &srv, cases, sizeof(cases) / sizeof(cases[0]));
-        it_server_stop(&t, &srv);
-    }
-    it_run_cases(&t, NULL, own_server, 1);
-    return it_finish(&t);
+    return it_main(argc, argv, args, cases, IT_LEN(cases), own_server, IT_LEN(own_server));
 }

@@ -363,9 +363,5 @@ int main(int argc, char **argv)
         {"log_reopen_on_hup_and_usr1", log_reopen_on_hup_and_usr1},
         {"sigpipe_from_a_gone_log_reader", sigpipe_from_a_gone_log_reader},
     };
-    struct it_ctx t;
-    if (it_init(&t, argc, argv) != 0)
-        return 2;
-    it_run_cases(&t, NULL, cases, sizeof(cases) / sizeof(cases[0]));
-    return it_finish(&t);
+    return it_main(argc, argv, NULL, NULL, 0, cases, IT_LEN(cases));
 }
