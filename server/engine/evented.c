@@ -31,6 +31,10 @@
 #define ACCEPT_PAUSE_MS 100
 /* The one read buffer of the loop: connections keep no input memory between reads. */
 #define READ_BUF_BYTES 65536
+/* How long a closing connection waits for the client to close after our answer. */
+#define LINGER_MS 1000
+/* What a connection may read ahead while its request waits (pipelined requests). */
+#define HOLD_MAX_BYTES READ_BUF_BYTES
 
 struct engine;
 
@@ -58,8 +62,10 @@ struct ev_conn {
     struct task_timer *tasks; /* GATHER: one timer per task */
     size_t tasks_left;
     bool reading;
-    bool closing; /* close once the output is written */
-    bool gone;    /* the client went away: finish the step, skip the writes */
+    bool eof;       /* the client sent all it will: close once what it sent is answered */
+    bool lingering; /* our side is shut: dropping the client's bytes until it closes */
+    bool closing;   /* close once the output is written */
+    bool gone;      /* the client went away: finish the step, skip the writes */
 };
 
 struct engine {
@@ -239,8 +245,21 @@ static void begin(struct ev_conn *ec)
         }
         break;
     }
-    /* Reads pause while the step runs: pipelined bytes wait in the kernel. */
-    set_reading(ec, false);
+    /* Reading goes on during the wait (no epoll_ctl per request), but bytes are only held,
+     * not parsed: pipelined requests wait their turn (on_readable, hold()). */
+}
+
+/* Keeps bytes that cannot be parsed yet (a wait or an unsent answer is in their way), after
+ * those kept before. Returns false when out of memory. */
+static bool hold(struct ev_conn *ec, const char *data, size_t len)
+{
+    char *p = realloc(ec->pending, ec->pending_len + len);
+    if (!p)
+        return false;
+    memcpy(p + ec->pending_len, data, len);
+    ec->pending = p;
+    ec->pending_len += len;
+    return true;
 }
 
 /* Feeds bytes to the connection, answering each complete request in order. Bytes past a request
@@ -258,17 +277,8 @@ static void feed(struct ev_conn *ec, const char *data, size_t len)
         if (r == IOB_FEED_CLOSE)
             ec->closing = true;
         if (ec->plan || output_pending(ec)) {
-            if (len && !ec->closing) {
-                char *keep = malloc(len);
-                if (!keep) {
-                    ec->closing = true; /* cannot keep the client's bytes: stop reading */
-                    return;
-                }
-                memmove(keep, data, len);
-                free(ec->pending);
-                ec->pending = keep;
-                ec->pending_len = len;
-            }
+            if (len && !ec->closing && !hold(ec, data, len))
+                ec->closing = true; /* cannot keep the client's bytes: give up on it */
             return;
         }
     }
@@ -290,16 +300,34 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct ev_conn *ec = arg;
-    ssize_t n = recv(fd, ec->eng->rbuf, sizeof(ec->eng->rbuf), 0);
-    if (n > 0) {
+    if (ec->lingering) {
+        ssize_t n = recv(fd, ec->eng->rbuf, sizeof(ec->eng->rbuf), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            ec->eof = true; /* the client has closed too */
+        after_io(ec);
+        return;
+    }
+    /* During a wait at most HOLD_MAX_BYTES are held; then reading stops and the kernel keeps
+     * the rest, so a client cannot make us buffer without bound. */
+    if (ec->plan && ec->pending_len >= HOLD_MAX_BYTES) {
+        set_reading(ec, false);
+        return;
+    }
+    size_t room = ec->plan ? HOLD_MAX_BYTES - ec->pending_len : sizeof(ec->eng->rbuf);
+    ssize_t n = recv(fd, ec->eng->rbuf, room, 0);
+    if (n > 0 && !ec->plan) {
         feed(ec, ec->eng->rbuf, (size_t)n);
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        /* End of input (or a reset): what was complete is answered already; close after it. */
-        if (n < 0) {
-            iob_log(IOB_LOG_DEBUG, "connection dropped: recv: %s", strerror(errno));
-            ec->gone = true;
-        }
-        ec->closing = true;
+    } else if (n > 0) {
+        if (!hold(ec, ec->eng->rbuf, (size_t)n))
+            ec->gone = ec->closing = true;
+        if (ec->closing || ec->pending_len >= HOLD_MAX_BYTES)
+            set_reading(ec, false);
+    } else if (n == 0) {
+        ec->eof = true; /* answer what was received first (after_io) */
+        set_reading(ec, false);
+    } else if (errno != EAGAIN && errno != EINTR) {
+        iob_log(IOB_LOG_DEBUG, "connection dropped: recv: %s", strerror(errno));
+        ec->gone = ec->closing = true;
         set_reading(ec, false);
     }
     after_io(ec);
@@ -332,7 +360,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct ev_conn *ec = arg;
     uint64_t now = iob_clock_now_ns();
-    if (ec->plan) {
+    if (ec->lingering) {
+        ec->gone = true; /* LINGER_MS is up */
+    } else if (ec->plan) {
         /* libevent's coarse clock may fire a little early: never end a wait before its time. */
         if (now < ec->wait_until_ns) {
             add_timer_at(ec->timer, ec->wait_until_ns);
@@ -389,6 +419,18 @@ static void on_task(evutil_socket_t fd, short what, void *arg)
     after_io(ec);
 }
 
+/* Closing with unread bytes from the client (a body we refused, pipelined requests) would
+ * reset the connection and could destroy the answer before the client reads it. So the server
+ * first ends its side, then reads and drops what comes until the client closes, for at most
+ * LINGER_MS (on_readable, on_timer). */
+static void start_linger(struct ev_conn *ec)
+{
+    ec->lingering = true;
+    shutdown(ec->fd, SHUT_WR);
+    set_reading(ec, true);
+    add_timer_at(ec->timer, iob_clock_now_ns() + LINGER_MS * IOB_NS_PER_MS);
+}
+
 /* Every callback ends here: close when done, else read again and keep the timer right. Never
  * touch ec after calling this. */
 static void after_io(struct ev_conn *ec)
@@ -396,13 +438,20 @@ static void after_io(struct ev_conn *ec)
     if (ec->plan)
         return; /* the step's timers own the connection */
     bool pending = output_pending(ec);
+    if (ec->eof && !ec->pending)
+        ec->closing = true; /* all it sent is answered; a partial request cannot complete */
     if (ec->eng->draining && iob_conn_is_idle(ec->conn) && !ec->pending)
         ec->closing = true;
-    if (ec->closing && (ec->gone || !pending)) {
+    if (ec->closing && (ec->gone || ec->eof)) {
         conn_free(ec);
         return;
     }
-    set_reading(ec, !ec->closing && !pending);
+    if (ec->closing && !pending) {
+        if (!ec->lingering)
+            start_linger(ec);
+        return;
+    }
+    set_reading(ec, !ec->closing && !ec->eof && !pending);
     uint64_t deadline = pending ? ec->write_until_ns : iob_conn_deadline_ns(ec->conn);
     if (deadline)
         add_timer_at(ec->timer, deadline);

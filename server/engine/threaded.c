@@ -29,6 +29,7 @@
 
 #define ACCEPT_PAUSE_MS    100
 #define ACCEPT_BATCH       64
+#define LINGER_MS          1000
 #define READ_BUF_BYTES     16384
 #define GATHER_STACK_BYTES (64 * 1024)
 #define DRAIN_POLL_MS      20
@@ -232,6 +233,25 @@ static void serve(struct th_conn *tc, struct iob_conn *conn)
     }
 }
 
+/* Closing with unread bytes from the client (a body we refused, pipelined requests) would reset
+ * the connection and could destroy our last answer before the client reads it: end our side,
+ * then drop what comes until the client closes, for at most LINGER_MS. */
+static void linger(int fd)
+{
+    char sink[4096];
+    uint64_t deadline = iob_clock_now_ns() + LINGER_MS * IOB_NS_PER_MS;
+    shutdown(fd, SHUT_WR);
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int timeout = poll_ms_until(deadline);
+        if (timeout == 0 || poll(&p, 1, timeout) <= 0)
+            return;
+        ssize_t n = recv(fd, sink, sizeof(sink), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            return;
+    }
+}
+
 static void *conn_main(void *arg)
 {
     struct th_conn *tc = arg;
@@ -242,6 +262,7 @@ static void *conn_main(void *arg)
     else
         iob_log(IOB_LOG_WARN, "no memory for a connection from %s", tc->peer);
     iob_conn_free(conn);
+    linger(tc->fd);
     close(tc->fd);
     free(tc);
     iob_metrics_conn_closed();
