@@ -15,6 +15,7 @@
 
 #include "server/base/addr.h"
 #include "server/base/clock.h"
+#include "server/base/fdio.h"
 #include "server/base/strnum.h"
 
 static const char request[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -39,24 +40,6 @@ static int parse_addr(const char *addr, struct sockaddr_storage *sa)
     return in4->sin_port ? (int)len : -EINVAL;
 }
 
-/* Waits until fd is ready for events or the deadline passes. Returns 0, -ETIMEDOUT or -errno. */
-static int wait_fd(int fd, short events, uint64_t deadline_ns)
-{
-    for (;;) {
-        uint64_t now_ns = iob_clock_now_ns();
-        if (now_ns >= deadline_ns)
-            return -ETIMEDOUT;
-        /* Round up, so a sub-millisecond remainder still waits instead of spinning. */
-        int left_ms = (int)((deadline_ns - now_ns + IOB_NS_PER_MS - 1) / IOB_NS_PER_MS);
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, left_ms);
-        if (n > 0)
-            return 0;
-        if (n < 0 && errno != EINTR)
-            return -errno;
-    }
-}
-
 static int connect_within(int fd, const struct sockaddr_storage *sa, int sa_len,
                           uint64_t deadline_ns)
 {
@@ -64,7 +47,7 @@ static int connect_within(int fd, const struct sockaddr_storage *sa, int sa_len,
         return 0;
     if (errno != EINPROGRESS)
         return -errno;
-    int rc = wait_fd(fd, POLLOUT, deadline_ns);
+    int rc = iob_fd_wait(fd, POLLOUT, deadline_ns);
     if (rc < 0)
         return rc;
     int so_error = 0;
@@ -72,24 +55,6 @@ static int connect_within(int fd, const struct sockaddr_storage *sa, int sa_len,
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0)
         return -errno;
     return -so_error;
-}
-
-static int send_request(int fd, uint64_t deadline_ns)
-{
-    size_t off = 0;
-    while (off < sizeof request - 1) {
-        ssize_t n = send(fd, request + off, sizeof request - 1 - off, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
-        }
-        if (errno != EAGAIN && errno != EINTR)
-            return -errno;
-        int rc = wait_fd(fd, POLLOUT, deadline_ns);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
 }
 
 /* Reads until the status line is complete (or the peer closes) and checks for "HTTP/1.x 200". */
@@ -107,7 +72,7 @@ static int read_status(int fd, uint64_t deadline_ns)
             break;
         if (errno != EAGAIN && errno != EINTR)
             return -errno;
-        int rc = wait_fd(fd, POLLIN, deadline_ns);
+        int rc = iob_fd_wait(fd, POLLIN, deadline_ns);
         if (rc < 0)
             return rc;
     }
@@ -136,7 +101,7 @@ int iob_health_check(const char *addr, int timeout_ms)
         return -errno;
     int rc = connect_within(fd, &sa, sa_len, deadline_ns);
     if (rc == 0)
-        rc = send_request(fd, deadline_ns);
+        rc = iob_fd_send_all(fd, request, sizeof request - 1, deadline_ns);
     if (rc == 0)
         rc = read_status(fd, deadline_ns);
     close(fd);

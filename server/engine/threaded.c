@@ -21,6 +21,7 @@
 
 #include "server/base/addr.h"
 #include "server/base/clock.h"
+#include "server/base/fdio.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
 #include "server/engine/reject.h"
@@ -65,36 +66,6 @@ static void sleep_until(uint64_t at_ns)
         ;
 }
 
-static int poll_ms_until(uint64_t deadline_ns)
-{
-    if (!deadline_ns)
-        return -1;
-    uint64_t now = iob_clock_now_ns();
-    return deadline_ns <= now ? 0 : (int)((deadline_ns - now + IOB_NS_PER_MS - 1) / IOB_NS_PER_MS);
-}
-
-/* Sends all of buf, waiting up to idle_timeout_ms for a client that does not read. Returns 0 or
- * a negative errno. */
-static int send_all(struct th_conn *tc, const char *buf, size_t len)
-{
-    uint64_t deadline = iob_clock_now_ns() + tc->eng->env->idle_timeout_ms * IOB_NS_PER_MS;
-    while (len) {
-        ssize_t n = send(tc->fd, buf, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EINTR)
-            return -errno;
-        struct pollfd p = {.fd = tc->fd, .events = POLLOUT};
-        int timeout = poll_ms_until(deadline);
-        if (timeout == 0 || poll(&p, 1, timeout) == 0)
-            return -ETIMEDOUT;
-    }
-    return 0;
-}
-
 static void *gather_task_main(void *arg)
 {
     struct gather_task *t = arg;
@@ -134,7 +105,9 @@ static void run_gather(struct engine *eng, struct iob_plan *plan)
 static bool flush(struct th_conn *tc, struct iob_conn *conn)
 {
     struct iob_buf *out = iob_conn_output(conn);
-    int rc = out->len ? send_all(tc, out->data, out->len) : 0;
+    /* A client that reads nothing for idle_timeout_ms is dropped. */
+    uint64_t deadline = iob_clock_now_ns() + tc->eng->env->idle_timeout_ms * IOB_NS_PER_MS;
+    int rc = out->len ? iob_fd_send_all(tc->fd, out->data, out->len, deadline) : 0;
     iob_buf_reset(out);
     if (rc < 0)
         iob_log(IOB_LOG_DEBUG, "%s: write: %s", tc->peer, strerror(-rc));
@@ -209,7 +182,7 @@ static void serve(struct th_conn *tc, struct iob_conn *conn)
 
         struct pollfd p[2] = {{.fd = tc->fd, .events = POLLIN},
                               {.fd = eng->stop_pipe[0], .events = POLLIN}};
-        int n = poll(p, draining ? 1 : 2, poll_ms_until(iob_conn_deadline_ns(conn)));
+        int n = poll(p, draining ? 1 : 2, iob_fd_poll_ms(iob_conn_deadline_ns(conn)));
         if (n == 0) {
             iob_conn_timed_out(conn);
             flush(tc, conn);
@@ -241,11 +214,7 @@ static void linger(int fd)
     char sink[4096];
     uint64_t deadline = iob_clock_now_ns() + LINGER_MS * IOB_NS_PER_MS;
     shutdown(fd, SHUT_WR);
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int timeout = poll_ms_until(deadline);
-        if (timeout == 0 || poll(&p, 1, timeout) <= 0)
-            return;
+    while (iob_fd_wait(fd, POLLIN, deadline) == 0) {
         ssize_t n = recv(fd, sink, sizeof(sink), 0);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
             return;

@@ -17,6 +17,13 @@
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+/* The answers for limits and versions, each given from more than one place. */
+static const char msg_414[] =
+    "request target too long; the request line and headers may have at most max_header_bytes";
+static const char msg_431[] =
+    "request headers too large; the request line and headers may have at most max_header_bytes";
+static const char msg_505[] = "HTTP version not supported; allowed: HTTP/1.0, HTTP/1.1";
+
 static struct iob_conn *conn_of(llhttp_t *p)
 {
     return p->data;
@@ -44,9 +51,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     struct iob_conn *c = conn_of(p);
     if (iob_buf_append(&c->head, at, len) < 0)
-        return reject(c, 414,
-                      "request target too long; the request line and headers may have "
-                      "at most max_header_bytes");
+        return reject(c, 414, msg_414);
     return 0;
 }
 
@@ -110,9 +115,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
             c->ctype_off = c->head.len;
         }
         if (iob_buf_append(&c->head, at, len) < 0)
-            return reject(c, 431,
-                          "request headers too large; the request line and headers may "
-                          "have at most max_header_bytes");
+            return reject(c, 431, msg_431);
         c->ctype_len += len;
     } else if (c->header == IOB_HEADER_EXPECT) {
         for (size_t i = 0; i < len && c->expect_len < sizeof(c->expect); i++)
@@ -180,7 +183,7 @@ static int on_headers_complete(llhttp_t *p)
 
     /* llhttp 8.1 takes "GET /" as HTTP/0.9; only 1.0 and 1.1 are served. */
     if (major != 1 || minor > 1)
-        return reject(c, 505, "HTTP version not supported; allowed: HTTP/1.0, HTTP/1.1");
+        return reject(c, 505, msg_505);
     x->http_minor = minor;
     if (minor == 1 ? c->host_count != 1 : c->host_count > 1)
         return reject(c, 400, "exactly one Host header is required in HTTP/1.1");
@@ -343,10 +346,10 @@ static void reject_parse_error(struct iob_conn *c, llhttp_errno_t err)
         if (c->parser->http_major == 1 && c->parser->http_minor <= 1)
             reject(c, 400, "malformed request line");
         else
-            reject(c, 505, "HTTP version not supported; allowed: HTTP/1.0, HTTP/1.1");
+            reject(c, 505, msg_505);
         break;
     case HPE_PAUSED_H2_UPGRADE:
-        reject(c, 505, "HTTP version not supported; allowed: HTTP/1.0, HTTP/1.1");
+        reject(c, 505, msg_505);
         break;
     case HPE_INVALID_METHOD:
         reject(c, 400, "malformed request line: unknown method");
@@ -388,13 +391,9 @@ enum iob_feed iob_conn_feed(struct iob_conn *c, const char *data, size_t len, si
             slice = c->env->max_header_bytes - c->head_bytes;
         if (in_head && slice == 0) {
             if (c->url_done)
-                reject(c, 431,
-                       "request headers too large; the request line and headers may "
-                       "have at most max_header_bytes");
+                reject(c, 431, msg_431);
             else
-                reject(c, 414,
-                       "request target too long; the request line and headers may "
-                       "have at most max_header_bytes");
+                reject(c, 414, msg_414);
             break;
         }
         c->exec_base = data + off;

@@ -1,0 +1,51 @@
+/* Deadline-bounded waits and sends on a descriptor, shared by the threaded engine and the
+ * health check. */
+#include "server/base/fdio.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "server/base/clock.h"
+
+int iob_fd_poll_ms(uint64_t deadline_ns)
+{
+    if (!deadline_ns)
+        return -1;
+    uint64_t now = iob_clock_now_ns();
+    return deadline_ns <= now ? 0 : (int)((deadline_ns - now + IOB_NS_PER_MS - 1) / IOB_NS_PER_MS);
+}
+
+int iob_fd_wait(int fd, short events, uint64_t deadline_ns)
+{
+    for (;;) {
+        int timeout = iob_fd_poll_ms(deadline_ns);
+        if (timeout == 0)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, timeout);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return -errno;
+        int rc = iob_fd_wait(fd, POLLOUT, deadline_ns);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,15 @@
+/* Blocking under a deadline on one non-blocking descriptor, for the code that may block: the
+ * threaded engine's connection threads and --health-check. Any thread. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/* The poll() timeout in ms until deadline_ns (monotonic), rounded up so a remainder under a
+ * millisecond still waits; 0 once it has passed; -1 (forever) when deadline_ns is 0. */
+int iob_fd_poll_ms(uint64_t deadline_ns);
+/* Waits until fd is ready for events (POLLIN, POLLOUT) or deadline_ns passes. Returns 0,
+ * -ETIMEDOUT or a negative errno. Blocks. */
+int iob_fd_wait(int fd, short events, uint64_t deadline_ns);
+/* Sends all len bytes of buf on fd (MSG_NOSIGNAL: a gone peer is -EPIPE, never SIGPIPE),
+ * waiting for room until deadline_ns. Returns 0, -ETIMEDOUT or a negative errno. Blocks. */
+int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns);
