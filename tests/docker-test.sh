@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 # A server someone left on these ports would answer in place of the container.
 for port in 8080 8081; do
-    if ss -ltnH "sport = :$port" | grep -q .; then
+    if [ -n "$(ss -ltnH "sport = :$port")" ]; then
         echo "port $port is already in use on this machine; stop that server first" >&2
         exit 1
     fi
@@ -127,7 +127,7 @@ if wait_200 http://127.0.0.1:8080/healthz; then
 else
     fail "kube pod: no 200 from http://127.0.0.1:8080/healthz within 30 s"
 fi
-if curl -s --max-time 5 http://127.0.0.1:8080/metrics | grep -q 'iobound_info{mode="threaded"'; then
+if [[ "$(curl -s --max-time 5 http://127.0.0.1:8080/metrics)" == *'iobound_info{mode="threaded"'* ]]; then
     pass "kube pod: mode threaded taken from the ConfigMap"
 else
     fail "kube pod: /metrics does not report mode threaded"

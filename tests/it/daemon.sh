@@ -4,6 +4,7 @@
 # logs, SIGTERM stops and removes the pid file, start-up failures reach the caller's exit code.
 # Usage: daemon.sh PATH/TO/iobound. Loopback and ephemeral ports only; every process this test
 # starts carries its private directory on its command line, and cleanup stops only those.
+# No "cmd | grep -q" under pipefail: grep -q leaves early and the writer's SIGPIPE fails the pipe.
 set -uo pipefail
 
 BIN=$(readlink -f "${1:?usage: daemon.sh PATH/TO/iobound}")
@@ -22,7 +23,7 @@ our_pids() {
     for d in /proc/[0-9]*; do
         pid=${d#/proc/}
         [ "$(readlink "$d/exe" 2>/dev/null)" = "$BIN" ] || continue
-        tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -qF "$TMP" || continue
+        case "$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)" in *"$TMP"*) ;; *) continue ;; esac
         state=$(awk '{print $3}' "$d/stat" 2>/dev/null)
         [ -n "$state" ] && [ "$state" != Z ] && echo "$pid"
     done
@@ -113,7 +114,7 @@ FIRST=$PID
 run_iobound --daemon --pid-file "$PIDF"
 rc=$?
 [ "$rc" -eq 1 ] || fail "second start with a live pid file exited $rc, expected 1"
-cat "$START_OUT" "$ERRLOG" | grep -q "pid file.*$FIRST" ||
+grep -q "pid file.*$FIRST" "$START_OUT" "$ERRLOG" ||
     fail "no refusal message naming the running pid $FIRST in the output or the error log"
 [ "$(cat "$PIDF")" = "$FIRST" ] || fail "refused start changed the pid file to $(cat "$PIDF")"
 [ "$(our_pids | wc -l)" -eq 1 ] || fail "refused start left a process: $(our_pids | tr '\n' ' ')"
@@ -161,7 +162,7 @@ ok "a malformed pid file is replaced; IOBOUND_PROCESS_DAEMONIZE=true detaches to
 run_iobound --daemon --pid-file "$TMP/no/such/dir/iobound.pid"
 rc=$?
 [ "$rc" -eq 1 ] || fail "pid file in a missing directory: exit $rc, expected 1"
-cat "$START_OUT" "$ERRLOG" | grep -q "no/such/dir" ||
+grep -q "no/such/dir" "$START_OUT" "$ERRLOG" ||
     fail "no failure message naming the pid file in the output or the error log"
 [ -z "$(our_pids)" ] || fail "a failed start left a process: $(our_pids | tr '\n' ' ')"
 ok "a pid file that cannot be written: exit 1, message names it, nothing left running"
