@@ -68,8 +68,13 @@ void iob_config_defaults(struct iob_config *cfg);
  * line in d such as
  *   iobound.ini:3: [server] mode: got "async"; allowed: evented, threaded
  * Unknown sections and keys are errors too. */
-int iob_config_set(struct iob_config *cfg, const char *origin, const char *section,
-                   const char *key, const char *value, struct iob_diag *d);
+int iob_config_set(struct iob_config *cfg, const char *origin, const char *section, const char *key,
+                   const char *value, struct iob_diag *d);
+
+/* Returns 0 when section names a section of the key table, or -EINVAL with a line in d such as
+ *   iobound.ini:7: [sever]: unknown section; allowed: server, limits, threaded, log, process
+ * so a file can name a bad section once, at its header, rather than at each of its keys. */
+int iob_config_check_section(const char *origin, const char *section, struct iob_diag *d);
 
 /* Loads an INI file over cfg (config/load.c). Returns 0, or -EINVAL when any line was bad (all
  * are reported in d), or a negative errno when the file cannot be read (named in d). */

@@ -262,17 +262,32 @@ void iob_schema_quote(const char *value, size_t len, char *out, size_t outlen)
     out[i] = '\0';
 }
 
-int iob_config_set(struct iob_config *cfg, const char *origin, const char *section, const char *key,
-                   const char *value, struct iob_diag *d)
+int iob_config_check_section(const char *origin, const char *section, struct iob_diag *d)
 {
     char list[256];
     size_t pos = 0;
-    bool has_section = false;
+    list[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(keys[i].section, section) == 0)
+            return 0;
+        if (i == 0 || strcmp(keys[i].section, keys[i - 1].section) != 0)
+            append(list, sizeof list, &pos, "%s%s", pos ? ", " : "", keys[i].section);
+    }
+    iob_diag_error(d, "%s: [%s]: unknown section; allowed: %s", origin, section, list);
+    return -EINVAL;
+}
+
+int iob_config_set(struct iob_config *cfg, const char *origin, const char *section, const char *key,
+                   const char *value, struct iob_diag *d)
+{
+    if (iob_config_check_section(origin, section, d) < 0)
+        return -EINVAL;
+    char list[256];
+    size_t pos = 0;
     list[0] = '\0';
     for (size_t i = 0; i < NKEYS; i++) {
         if (strcmp(keys[i].section, section) != 0)
             continue;
-        has_section = true;
         if (strcmp(keys[i].name, key) != 0) {
             append(list, sizeof list, &pos, "%s%s", pos ? ", " : "", keys[i].name);
             continue;
@@ -286,14 +301,7 @@ int iob_config_set(struct iob_config *cfg, const char *origin, const char *secti
                        allowed);
         return -EINVAL;
     }
-    if (has_section) {
-        iob_diag_error(d, "%s: [%s] %s: unknown key; allowed: %s", origin, section, key, list);
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < NKEYS; i++)
-        if (i == 0 || strcmp(keys[i].section, keys[i - 1].section) != 0)
-            append(list, sizeof list, &pos, "%s%s", pos ? ", " : "", keys[i].section);
-    iob_diag_error(d, "%s: [%s]: unknown section; allowed: %s", origin, section, list);
+    iob_diag_error(d, "%s: [%s] %s: unknown key; allowed: %s", origin, section, key, list);
     return -EINVAL;
 }
 

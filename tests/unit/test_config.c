@@ -280,10 +280,10 @@ static void test_config_file_collects_every_error_with_its_line(void **state)
              "%s:6: [server] backlog: got \"0\"; allowed: integer 1..65535\n"
              "%s:7: got \"[nowhere\"; allowed: [section], key = value, ; comment\n"
              "%s:9: [limits] max_sleep_ms: got \"1e3\"; allowed: integer 0..3600000\n"
-             "%s:11: [extra]: unknown section; allowed: server, limits, threaded, log, process\n"
-             "%s:13: [process] daemonize: got \"maybe\"; allowed: true, false, yes, no, on, off, "
+             "%s:10: [extra]: unknown section; allowed: server, limits, threaded, log, process\n"
+             "%s:15: [process] daemonize: got \"maybe\"; allowed: true, false, yes, no, on, off, "
              "1, 0\n"
-             "%s:14: [process] max_connections: unknown key; allowed: daemonize, pid_file, "
+             "%s:16: [process] max_connections: unknown key; allowed: daemonize, pid_file, "
              "shutdown_grace_ms\n",
              p, p, p, p, p, p, p, p, p);
     struct iob_config c;
@@ -307,18 +307,27 @@ static void write_temp(char *path, size_t pathlen, const char *text)
     close(fd);
 }
 
+/* Loads text from a temporary file over the defaults into fresh c and d; path gets the file's
+ * name (gone on return) for the expected messages. Returns as iob_config_load_file(). */
+static int load_text(const char *text, char *path, size_t pathlen, struct iob_config *c,
+                     struct iob_diag *d)
+{
+    write_temp(path, pathlen, text);
+    iob_config_defaults(c);
+    iob_diag_init(d);
+    int rc = iob_config_load_file(c, path, d);
+    unlink(path);
+    return rc;
+}
+
 static void test_config_file_long_line_and_missing_file(void **state)
 {
     (void)state;
     char text[1024], path[64], want[1024];
     snprintf(text, sizeof text, "[log]\nerror_log = /tmp/%0250d\nlevel = debug\n", 0);
-    write_temp(path, sizeof path, text);
     struct iob_config c;
     struct iob_diag d;
-    iob_config_defaults(&c);
-    iob_diag_init(&d);
-    int rc = iob_config_load_file(&c, path, &d);
-    unlink(path);
+    int rc = load_text(text, path, sizeof path, &c, &d);
     snprintf(want, sizeof want, "%s:2: line of 267 bytes; allowed: at most 197 bytes\n", path);
     assert_int_equal(rc, -EINVAL);
     assert_string_equal(d.text, want);
@@ -327,6 +336,42 @@ static void test_config_file_long_line_and_missing_file(void **state)
     iob_diag_init(&d);
     assert_int_equal(iob_config_load_file(&c, DATA_DIR "/no-such.ini", &d), -ENOENT);
     assert_string_equal(d.text, DATA_DIR "/no-such.ini: cannot read: No such file or directory\n");
+}
+
+/* inih reports no header, so load.c finds its line: each case names the lines and sections of
+ * the errors it wants, in order. */
+static void test_config_unknown_section_named_at_each_header(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        unsigned line[2];
+        const char *section[2];
+    } files[] = {
+        /* a BOM before the header; a '['-line after a key is a value continuation, no header */
+        {"\xEF\xBB\xBF[sever]\n; c\nmode = evented\n  [continued]\n[server]\nmode = threaded\n"
+         "[sever]\n\nbacklog = 5\n",
+         {1, 7},
+         {"sever", "sever"}},
+        /* keys before any header have no header line: the first key's line */
+        {"\nbacklog = 5\nmode = evented\n[server]\nmode = threaded\n", {2}, {""}},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[64], want[512];
+        struct iob_config c;
+        struct iob_diag d;
+        int rc = load_text(files[i].text, path, sizeof path, &c, &d);
+        size_t len = 0;
+        for (size_t j = 0; j < 2 && files[i].section[j] != NULL; j++)
+            len += (size_t)snprintf(want + len, sizeof want - len,
+                                    "%s:%u: [%s]: unknown section; allowed: server, limits, "
+                                    "threaded, log, process\n",
+                                    path, files[i].line[j], files[i].section[j]);
+        assert_int_equal(rc, -EINVAL);
+        assert_string_equal(d.text, want);
+        assert_int_equal(c.server.mode, IOB_MODE_THREADED); /* the known section still applied */
+        assert_int_equal(c.server.backlog, 1024);
+    }
 }
 
 /* Lowest first: defaults < file < environment < --set, applied in main.c's order. */
@@ -583,6 +628,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_config_empty_file_is_the_defaults),
         cmocka_unit_test(test_config_file_collects_every_error_with_its_line),
         cmocka_unit_test(test_config_file_long_line_and_missing_file),
+        cmocka_unit_test(test_config_unknown_section_named_at_each_header),
         cmocka_unit_test(test_config_precedence_defaults_file_env_set),
         cmocka_unit_test(test_config_env_names_every_key_and_refuses_unknown),
         cmocka_unit_test(test_config_set_flag_shapes),
