@@ -69,6 +69,15 @@ const char *iob_respond_reason(int status)
     return "Unknown";
 }
 
+/* 1xx, 204 and 304 answers have no content (RFC 9112 §6.3), so they carry no framing header:
+ * RFC 9110 §8.6 forbids Content-Length on 1xx and 204 (RFC 9112 §6.1 Transfer-Encoding). A 304
+ * may carry the length its 200 would have had, but /status/304 has no such 200: none. Handlers
+ * give these statuses no body. */
+static bool has_no_content(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
 /* The status line and headers. content_length < 0: a chunked body follows. */
 static int write_head(struct iob_buf *out, const struct iob_response *res,
                       const struct iob_respond_opts *opts, long long content_length)
@@ -82,10 +91,9 @@ static int write_head(struct iob_buf *out, const struct iob_response *res,
         size_t n = res->content_type_len ? res->content_type_len : strlen(res->content_type);
         rc = iob_buf_printf(out, "Content-Type: %.*s\r\n", (int)n, res->content_type);
     }
-    if (rc == 0 && content_length >= 0)
-        rc = iob_buf_printf(out, "Content-Length: %lld\r\n", content_length);
-    else if (rc == 0)
-        rc = iob_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+    if (rc == 0 && !has_no_content(res->status))
+        rc = content_length >= 0 ? iob_buf_printf(out, "Content-Length: %lld\r\n", content_length)
+                                 : iob_buf_puts(out, "Transfer-Encoding: chunked\r\n");
     if (rc == 0 && opts->allow)
         rc = iob_buf_printf(out, "Allow: %s\r\n", opts->allow);
     if (rc == 0 && opts->want_close)

@@ -15,7 +15,9 @@ struct iob_respond_opts {
     const char *allow;   /* Allow header (405), or NULL */
 };
 
-/* Appends the whole response to out. Returns 0 or a negative errno from iob_buf_append(). */
+/* Appends the whole response to out, with Content-Length except on 1xx, 204 and 304, which
+ * carry no framing header and must come with no body. Returns 0 or a negative errno from
+ * iob_buf_append(). */
 int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
                       const struct iob_respond_opts *opts);
 /* Appends the head of a streamed answer: Transfer-Encoding: chunked instead of Content-Length.

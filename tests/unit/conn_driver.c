@@ -80,7 +80,8 @@ static size_t chunked_bytes(const char *p, size_t n)
 }
 
 /* Checks the bytes of one write: interim 1xx answers, then at most one final response with the
- * standard headers whose body is Content-Length bytes or one chunked body (or none, for HEAD).
+ * standard headers whose body is Content-Length bytes or one chunked body (or none, for HEAD),
+ * and no framing header and no body at all for 204 and 304.
  * Appends each status to d->statuses. Returns the final status, or 0 when there is none. */
 static int check_write(struct iob_drive *d, const char *p, size_t n, bool want_close)
 {
@@ -98,6 +99,14 @@ static int check_write(struct iob_drive *d, const char *p, size_t n, bool want_c
             broken("more answers than the test can hold");
         size_t head_len = (size_t)(head_end - p) + 2; /* through the last header's CRLF */
         const char *body = head_end + 4;
+        const char *cl = memmem(p, head_len, "\r\nContent-Length: ", 18);
+        bool is_chunked = has_header(p, head_len, "\r\nTransfer-Encoding: chunked\r\n");
+        /* RFC 9110 §8.6: no Content-Length on 1xx and 204; none on 304 is the README's choice */
+        bool has_no_content = status < 200 || status == 204 || status == 304;
+        if (has_no_content && (cl || is_chunked))
+            broken("a %d answer must carry neither Content-Length nor Transfer-Encoding: "
+                   "\"%.*s\"",
+                   status, show, p);
         if (status < 200) {
             p = body;
             continue;
@@ -105,13 +114,13 @@ static int check_write(struct iob_drive *d, const char *p, size_t n, bool want_c
         if (!has_header(p, head_len, "\r\nServer: iobound/") ||
             !has_header(p, head_len, "\r\nDate: "))
             broken("a %d answer lacks Server or Date: \"%.*s\"", status, show, p);
-        const char *cl = memmem(p, head_len, "\r\nContent-Length: ", 18);
-        bool is_chunked = has_header(p, head_len, "\r\nTransfer-Encoding: chunked\r\n");
         size_t body_bytes = (size_t)(end - body);
-        if (is_chunked == (cl != NULL))
+        if (!has_no_content && is_chunked == (cl != NULL))
             broken("a %d answer needs exactly one of Content-Length and chunked: \"%.*s\"", status,
                    show, p);
-        size_t want_bytes = cl ? strtoul(cl + 18, NULL, 10) : chunked_bytes(body, body_bytes);
+        size_t want_bytes = has_no_content ? 0
+                            : cl           ? strtoul(cl + 18, NULL, 10)
+                                           : chunked_bytes(body, body_bytes);
         if (body_bytes != want_bytes && body_bytes != 0)
             broken("a %d answer has %zu body bytes; its framing says %zu", status, body_bytes,
                    want_bytes);
