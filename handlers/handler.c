@@ -47,7 +47,7 @@ enum iob_step iob_handler_error(struct iob_response *res, int status, const char
     if (rc == 0)
         rc = iob_json_string(res->body, msg, len);
     if (rc == 0)
-        rc = iob_buf_puts(res->body, "}");
+        rc = iob_buf_puts(res->body, "}\n");
     if (rc != 0)
         iob_buf_reset(res->body); /* a cap too small for the message: the status still says it */
     return IOB_STEP_NONE;
@@ -65,6 +65,14 @@ void iob_handler_reply(struct iob_response *res, int rc, const char *content_typ
         res->content_type = content_type;
         res->content_type_len = 0;
     }
+}
+
+void iob_handler_reply_json(struct iob_response *res, int rc)
+{
+    /* SPEC: as httpbin's, so that a terminal prompt starts on a line of its own */
+    if (rc == 0)
+        rc = iob_buf_puts(res->body, "\n");
+    iob_handler_reply(res, rc, "application/json");
 }
 
 int iob_handler_json_mode(struct iob_buf *b, const struct iob_env *env)

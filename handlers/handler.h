@@ -110,7 +110,7 @@ typedef enum iob_step iob_plan_fn(const struct iob_request *req, const struct io
 typedef void iob_finish_fn(const struct iob_request *req, const struct iob_env *env,
                            const struct iob_plan *plan, struct iob_response *res);
 
-/* Sets a JSON error response {"error":"<msg>"} with the status, replacing any body written so
+/* Sets a JSON error response {"error":"<msg>"}\n with the status, replacing any body written so
  * far. Returns IOB_STEP_NONE so that plan() can `return iob_handler_error(...)`. */
 enum iob_step iob_handler_error(struct iob_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -118,6 +118,8 @@ enum iob_step iob_handler_error(struct iob_response *res, int status, const char
  * type; otherwise the body is replaced by a JSON 500 naming the failure (e.g. -E2BIG: the body
  * outgrew the connection's cap). */
 void iob_handler_reply(struct iob_response *res, int rc, const char *content_type);
+/* iob_handler_reply() for a JSON body: appends the newline that ends every JSON body first. */
+void iob_handler_reply_json(struct iob_response *res, int rc);
 /* Nanoseconds the step took (engine-written monotonic times), for the elapsed_ms fields. */
 static inline uint64_t iob_plan_elapsed_ns(const struct iob_plan *plan)
 {

@@ -140,7 +140,7 @@ int iob_respond_chunk(struct iob_buf *out, char fill, size_t len)
 
 size_t iob_respond_overload(char *buf, size_t len)
 {
-    static const char body[] = "{\"error\":\"too many open connections; retry after 1 second\"}";
+    static const char body[] = "{\"error\":\"too many open connections; retry after 1 second\"}\n";
     char date[IOB_HTTP_DATE_LEN + 1];
     iob_clock_http_date(date);
     int n = snprintf(buf, len,

@@ -401,11 +401,13 @@ bool it_json_match(struct it_ctx *t, const char *what, const char *body, const c
         }
         p++;
     }
-    if (!*p && *b == '\n')
+    bool has_newline = !*p && *b == '\n'; /* SPEC: every JSON body ends with one */
+    if (has_newline)
         b++;
     char a[IT_SHOW_MAX];
-    return it_check(t, !*p && !*b,
-                    "%s: body does not match %s (first difference at body offset %td): \"%s\"",
+    return it_check(t, has_newline && !*b,
+                    "%s: body does not match %s and a newline (first difference at body offset "
+                    "%td): \"%s\"",
                     what, pattern, b - (body ? body : ""),
                     it_show(body, body ? strlen(body) : 0, a, sizeof(a)));
 }

@@ -90,8 +90,8 @@ void it_check_std_headers(struct it_ctx *t, const char *what, const char *head, 
 
 /* Compares a compact JSON body with a pattern: literal characters must match exactly; '#' matches
  * a JSON number (captured in order into nums), '@' matches 16 lowercase hex digits, '$' matches
- * the inside of a JSON string. One trailing newline is allowed. Records a failure naming the
- * first mismatch. */
+ * the inside of a JSON string. The body must end with one newline after the pattern. Records a
+ * failure naming the first mismatch. */
 bool it_json_match(struct it_ctx *t, const char *what, const char *body, const char *pattern,
                    double *nums, size_t max_nums);
 

@@ -136,7 +136,7 @@ static void jitter_follows_the_rules_of_ms(struct it_ctx *t, struct it_proc *srv
         if (it_get(t, srv, paths[i], &r) == 0) {
             it_expect_int(t, r.what, 400, r.status);
             it_expect_str(t, r.what,
-                          "{\"error\":\"jitter must be a decimal integer from 0 to 30000\"}",
+                          "{\"error\":\"jitter must be a decimal integer from 0 to 30000\"}\n",
                           r.body);
         }
         it_resp_fini(&r);
@@ -219,7 +219,7 @@ static void drip_rejects_each_rule_by_name(struct it_ctx *t, struct it_proc *srv
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct it_resp r = {0};
         char body[160];
-        snprintf(body, sizeof(body), "{\"error\":\"%s\"}", rows[i].msg);
+        snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", rows[i].msg);
         if (it_get(t, srv, rows[i].path, &r) == 0) {
             it_expect_int(t, r.what, 400, r.status);
             it_expect_str(t, r.what, body, r.body);
@@ -244,9 +244,9 @@ static void status_answers_with_code_and_reason(struct it_ctx *t, struct it_proc
     static const struct {
         const char *path, *status_line, *body;
     } rows[] = {
-        {"/status/418", "HTTP/1.1 418 I'm a teapot\r\n", "{\"status\":418}"},
-        {"/status/200", "HTTP/1.1 200 OK\r\n", "{\"status\":200}"},
-        {"/status/599", "HTTP/1.1 599 ", "{\"status\":599}"},
+        {"/status/418", "HTTP/1.1 418 I'm a teapot\r\n", "{\"status\":418}\n"},
+        {"/status/200", "HTTP/1.1 200 OK\r\n", "{\"status\":200}\n"},
+        {"/status/599", "HTTP/1.1 599 ", "{\"status\":599}\n"},
         {"/status/204", "HTTP/1.1 204 No Content\r\n", ""},
         {"/status/304", "HTTP/1.1 304 Not Modified\r\n", ""},
     };
@@ -292,7 +292,7 @@ static void status_waits_when_asked(struct it_ctx *t, struct it_proc *srv)
     struct it_resp r = {0};
     if (it_get(t, srv, "/status/503?ms=100", &r) == 0) {
         it_expect_int(t, r.what, 503, r.status);
-        it_expect_str(t, r.what, "{\"status\":503}", r.body);
+        it_expect_str(t, r.what, "{\"status\":503}\n", r.body);
         it_expect_range(t, "status wait (ms)", 100, it_scaled_ms(t, 2000), r.elapsed_ms);
     }
     it_resp_fini(&r);

@@ -131,7 +131,7 @@ static void test_sleep_plans_wait_and_reports_it(void **state)
     serve(&o, &default_env, "/sleep", "ms=100");
     assert_int_equal(o.step, IOB_STEP_SLEEP);
     assert_int_equal(o.plan.ms, 100);
-    expect(&o, 200, JSON, "{\"mode\":\"evented\",\"slept_ms\":100,\"elapsed_ms\":100.42}");
+    expect(&o, 200, JSON, "{\"mode\":\"evented\",\"slept_ms\":100,\"elapsed_ms\":100.42}\n");
     done(&o);
 }
 
@@ -141,13 +141,13 @@ static void test_sleep_rejects_bad_ms_with_allowed_range(void **state)
     struct outcome o;
     serve(&o, &default_env, "/sleep", "ms=1e3");
     assert_int_equal(o.step, IOB_STEP_NONE);
-    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 30000\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 30000\"}\n");
     done(&o);
 
     struct iob_env env = default_env;
     env.max_sleep_ms = 50; /* the limit comes from env, not a constant */
     serve(&o, &env, "/sleep", "ms=51");
-    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 50\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 50\"}\n");
     done(&o);
 }
 
@@ -163,7 +163,7 @@ static void test_gather_reports_each_task_relative_to_start(void **state)
     expect(&o, 200, JSON,
            "{\"mode\":\"threaded\",\"tasks\":[{\"ms\":300,\"finished_ms\":300.42},"
            "{\"ms\":100,\"finished_ms\":100.43},{\"ms\":200,\"finished_ms\":200.44}],"
-           "\"elapsed_ms\":300.42}");
+           "\"elapsed_ms\":300.42}\n");
     done(&o);
 }
 
@@ -175,13 +175,13 @@ static void test_gather_limits_come_from_env(void **state)
     struct outcome o;
     serve(&o, &env, "/gather", "ms=1,2,3");
     assert_int_equal(o.step, IOB_STEP_NONE);
-    expect(&o, 400, JSON, "{\"error\":\"ms: at most 2 tasks allowed\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms: at most 2 tasks allowed\"}\n");
     done(&o);
 
     serve(&o, &default_env, "/gather", "ms=1,,2");
     expect(&o, 400, JSON,
            "{\"error\":\"ms: empty task in list; each task must be a decimal integer from 0 "
-           "to 30000\"}");
+           "to 30000\"}\n");
     done(&o);
 }
 
@@ -201,7 +201,7 @@ static void test_sleep_jitter_draws_the_wait_from_the_seed(void **state)
         char body[128];
         snprintf(body, sizeof body,
                  "{\"mode\":\"evented\",\"slept_ms\":%" PRIu64
-                 ",\"jitter_ms\":40,\"elapsed_ms\":%" PRIu64 ".42}",
+                 ",\"jitter_ms\":40,\"elapsed_ms\":%" PRIu64 ".42}\n",
                  want_ms, want_ms);
         expect(&o, 200, JSON, body);
         is_varied |= seed > 0 && o.plan.ms != first_ms;
@@ -213,7 +213,7 @@ static void test_sleep_jitter_draws_the_wait_from_the_seed(void **state)
     /* Named but zero: the wait is exact, and the answer still says jitter_ms. */
     serve(&o, &default_env, "/sleep", "ms=100&jitter=0");
     expect(&o, 200, JSON,
-           "{\"mode\":\"evented\",\"slept_ms\":100,\"jitter_ms\":0,\"elapsed_ms\":100.42}");
+           "{\"mode\":\"evented\",\"slept_ms\":100,\"jitter_ms\":0,\"elapsed_ms\":100.42}\n");
     done(&o);
 }
 
@@ -271,7 +271,7 @@ static void test_jitter_follows_the_rules_of_ms(void **state)
         char body[160];
         serve(&o, &default_env, cases[i].path, cases[i].query);
         assert_int_equal(o.step, IOB_STEP_NONE);
-        snprintf(body, sizeof body, "{\"error\":\"%s\"}", cases[i].err);
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", cases[i].err);
         expect(&o, 400, JSON, body);
         done(&o);
     }
@@ -293,7 +293,7 @@ static void test_gather_jitter_draws_each_task(void **state)
     snprintf(body, sizeof body,
              "{\"mode\":\"evented\",\"tasks\":[{\"ms\":%" PRIu64 ",\"finished_ms\":%" PRIu64
              ".42},{\"ms\":%" PRIu64 ",\"finished_ms\":%" PRIu64
-             ".43}],\"jitter_ms\":50,\"elapsed_ms\":%" PRIu64 ".%d}",
+             ".43}],\"jitter_ms\":50,\"elapsed_ms\":%" PRIu64 ".%d}\n",
              w0, w0, w1, w1, w0 > w1 ? w0 : w1, w0 > w1 ? 42 : 43);
     expect(&o, 200, JSON, body);
     done(&o);
@@ -350,7 +350,7 @@ static void test_drip_rejects_each_rule_by_name(void **state)
         char body[160];
         serve(&o, &default_env, "/drip", cases[i].query);
         assert_int_equal(o.step, IOB_STEP_NONE);
-        snprintf(body, sizeof body, "{\"error\":\"%s\"}", cases[i].err);
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", cases[i].err);
         expect(&o, 400, JSON, body);
         done(&o);
     }
@@ -368,7 +368,7 @@ static void test_drip_rejects_each_rule_by_name(void **state)
     assert_int_equal(o.plan.ms, 62); /* 8 * 62 <= 500 */
     done(&o);
     serve(&o, &env, "/drip", "bytes=6");
-    expect(&o, 400, JSON, "{\"error\":\"bytes must be a decimal integer from 0 to 5\"}");
+    expect(&o, 400, JSON, "{\"error\":\"bytes must be a decimal integer from 0 to 5\"}\n");
     done(&o);
 }
 
@@ -395,7 +395,7 @@ static void test_status_answers_with_the_code(void **state)
         char body[32];
         serve(&o, &default_env, cases[i].path, "ignored=1");
         assert_int_equal(o.step, IOB_STEP_NONE);
-        snprintf(body, sizeof body, "{\"status\":%d}", cases[i].status);
+        snprintf(body, sizeof body, "{\"status\":%d}\n", cases[i].status);
         expect(&o, cases[i].status, JSON, body);
         done(&o);
     }
@@ -416,7 +416,7 @@ static void test_status_waits_when_asked(void **state)
     serve(&o, &default_env, "/status/503", "ms=100");
     assert_int_equal(o.step, IOB_STEP_SLEEP);
     assert_int_equal(o.plan.ms, 100);
-    expect(&o, 503, JSON, "{\"status\":503}");
+    expect(&o, 503, JSON, "{\"status\":503}\n");
     done(&o);
 
     serve(&o, &default_env, "/status/204", "ms=0");
@@ -426,7 +426,7 @@ static void test_status_waits_when_asked(void **state)
 
     serve(&o, &default_env, "/status/418", "ms=30001");
     assert_int_equal(o.step, IOB_STEP_NONE);
-    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 30000\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 30000\"}\n");
     done(&o);
 }
 
@@ -443,7 +443,7 @@ static void test_status_rejects_codes_outside_200_to_599(void **state)
         serve(&o, &default_env, paths[i], NULL);
         assert_int_equal(o.step, IOB_STEP_NONE);
         expect(&o, 400, JSON,
-               "{\"error\":\"CODE in /status/CODE must be a decimal integer from 200 to 599\"}");
+               "{\"error\":\"CODE in /status/CODE must be a decimal integer from 200 to 599\"}\n");
         done(&o);
     }
 }
@@ -461,10 +461,10 @@ static void test_cpu_work_burns_thread_cpu_and_reports_digest(void **state)
     const char *got = o.body.data;
     assert_int_equal(o.res.status, 200);
     assert_string_equal(o.res.content_type, JSON);
-    assert_int_equal(strlen(got), sizeof head - 1 + 16 + 2);
+    assert_int_equal(strlen(got), sizeof head - 1 + 16 + 3);
     assert_memory_equal(got, head, sizeof head - 1);
     assert_int_equal(strspn(got + sizeof head - 1, "0123456789abcdef"), 16);
-    assert_string_equal(got + sizeof head - 1 + 16, "\"}");
+    assert_string_equal(got + sizeof head - 1 + 16, "\"}\n");
     done(&o);
 
     /* The work function itself: 20 ms of this thread's CPU clock, not the fake's timings. */
@@ -492,7 +492,7 @@ static void test_cpu_limit_is_max_cpu_ms(void **state)
     (void)state;
     struct outcome o;
     serve(&o, &default_env, "/cpu", "ms=10001");
-    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 10000\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 10000\"}\n");
     done(&o);
 }
 
@@ -537,7 +537,7 @@ static void test_echo_over_the_body_cap_is_a_json_500(void **state)
     memset(big, 'x', 100);
     big[100] = '\0';
     echo(&o, big, "text/plain", 64);
-    expect(&o, 500, JSON, "{\"error\":\"response body over its limit of 64 bytes\"}");
+    expect(&o, 500, JSON, "{\"error\":\"response body over its limit of 64 bytes\"}\n");
     done(&o);
 }
 
@@ -680,7 +680,7 @@ static void test_handler_error_replaces_partial_body(void **state)
     assert_int_equal(iob_handler_error(&res, 503, "say \"%s\"\n", "why"), IOB_STEP_NONE);
     assert_int_equal(res.status, 503);
     assert_string_equal(res.content_type, JSON);
-    assert_string_equal(body.data, "{\"error\":\"say \\\"why\\\"\\n\"}");
+    assert_string_equal(body.data, "{\"error\":\"say \\\"why\\\"\\n\"}\n");
     iob_buf_fini(&body);
 }
 
