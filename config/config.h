@@ -8,16 +8,11 @@
 
 #include "server/base/log.h"
 
-enum iob_mode {
-    IOB_MODE_EVENTED,
-    IOB_MODE_THREADED,
-};
-
 #define IOB_CONFIG_STR_MAX 512
 
 struct iob_config {
     struct {
-        enum iob_mode mode;
+        int mode; /* an index into the names given to iob_config_set_modes() */
         char listen[IOB_CONFIG_STR_MAX]; /* HOST:PORT or [IPv6]:PORT */
         uint32_t backlog;
         uint32_t max_connections;
@@ -93,5 +88,9 @@ int iob_config_validate(const struct iob_config *cfg, struct iob_diag *d);
 /* Writes the effective configuration as a valid INI file, every key, for --check-config. */
 void iob_config_dump(const struct iob_config *cfg, int fd);
 
-/* "evented" / "threaded". */
-const char *iob_mode_name(enum iob_mode mode);
+/* The models server.mode accepts, in order, the first the default: the engine table's names.
+ * main.c (and a test) calls it once, before any other iob_config_ function; names must outlive
+ * every use. */
+void iob_config_set_modes(const char *const *names, size_t n);
+/* The name of mode index mode, or NULL past the end. */
+const char *iob_mode_name(int mode);

@@ -15,25 +15,32 @@
 #include "server/base/log.h"
 #include "server/base/strnum.h"
 
-/* Enum keys are stored through an int; both enums must be int-sized for that. */
-_Static_assert(sizeof(enum iob_mode) == sizeof(int), "enum iob_mode is stored as an int");
+/* Enum keys are stored through an int; the level enum must be int-sized for that. */
 _Static_assert(sizeof(enum iob_log_level) == sizeof(int), "enum iob_log_level is stored as an int");
 
-static const char *const mode_names[] = {
-    [IOB_MODE_EVENTED] = "evented",
-    [IOB_MODE_THREADED] = "threaded",
-};
+/* The engine table's names; config never lists the models itself. */
+static const char *const *mode_names;
+static size_t n_mode_names;
 
-const char *iob_mode_name(enum iob_mode mode)
+void iob_config_set_modes(const char *const *names, size_t n)
 {
-    if ((unsigned)mode >= sizeof mode_names / sizeof mode_names[0])
-        return "?";
-    return mode_names[mode];
+    mode_names = names;
+    n_mode_names = n;
 }
 
-static const char *mode_name(int value)
+const char *iob_mode_name(int mode)
 {
-    return iob_mode_name((enum iob_mode)value);
+    return mode >= 0 && (size_t)mode < n_mode_names ? mode_names[mode] : NULL;
+}
+
+static int mode_count(void)
+{
+    return (int)n_mode_names;
+}
+
+static int level_count(void)
+{
+    return IOB_LOG_DEBUG + 1;
 }
 
 /* The level names live in log.c, so the parser of a log line and of a config value agree. */
@@ -48,9 +55,8 @@ static const char *level_name(int value)
 /* Bounds: each floor is the least that still works, each ceiling the most that is still a sane
  * single-host setting; uint32_t holds them all. */
 static const struct iob_key keys[] = {
-    {AT(server, mode), IOB_KEY_ENUM, "evented", .enum_name = mode_name,
-     .enum_count = sizeof mode_names / sizeof mode_names[0],
-     .help = "one event-loop thread, or one thread per connection"},
+    {AT(server, mode), IOB_KEY_ENUM, NULL, .enum_name = iob_mode_name, .enum_count = mode_count,
+     .help = "the concurrency model; iobound --list-modes shows each"},
     {AT(server, listen), IOB_KEY_LISTEN, "127.0.0.1:8080",
      .help = "HOST:PORT, [IPv6]:PORT; port 0 binds an ephemeral port"},
     {AT(server, backlog), IOB_KEY_UINT, "1024", 1, 65535,
@@ -77,7 +83,7 @@ static const struct iob_key keys[] = {
     {AT(log, access_log), IOB_KEY_STRING, "-", 1,
      .help = "- (stdout) | path | off; Common Log Format + duration"},
     {AT(log, error_log), IOB_KEY_STRING, "-", 1, .help = "- (stderr) | path"},
-    {AT(log, level), IOB_KEY_ENUM, "info", .enum_name = level_name, .enum_count = IOB_LOG_DEBUG + 1,
+    {AT(log, level), IOB_KEY_ENUM, "info", .enum_name = level_name, .enum_count = level_count,
      .help = "least severe level logged"},
 
     {AT(process, daemonize), IOB_KEY_BOOL, "false",
@@ -131,7 +137,7 @@ void iob_schema_allowed(const struct iob_key *k, char *out, size_t outlen)
         append(out, outlen, &pos, "integer %u..%u", k->min, k->max);
         break;
     case IOB_KEY_ENUM:
-        for (int i = 0; i < k->enum_count; i++)
+        for (int i = 0; i < k->enum_count(); i++)
             append(out, outlen, &pos, "%s%s", i ? ", " : "", k->enum_name(i));
         break;
     case IOB_KEY_BOOL:
@@ -215,7 +221,7 @@ static int store(struct iob_config *cfg, const struct iob_key *k, const char *va
         return 0;
     }
     case IOB_KEY_ENUM:
-        for (int i = 0; i < k->enum_count; i++) {
+        for (int i = 0; i < k->enum_count(); i++) {
             if (strcmp(value, k->enum_name(i)) == 0) {
                 memcpy(field, &i, sizeof i);
                 return 0;
@@ -242,11 +248,16 @@ static int store(struct iob_config *cfg, const struct iob_key *k, const char *va
     return -EINVAL;
 }
 
+const char *iob_schema_default(const struct iob_key *k)
+{
+    return k->def ? k->def : k->enum_name(0);
+}
+
 void iob_config_defaults(struct iob_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NKEYS; i++) {
-        int rc = store(cfg, &keys[i], keys[i].def);
+        int rc = store(cfg, &keys[i], iob_schema_default(&keys[i]));
         assert(rc == 0 && "a default in the key table is outside its own bounds");
         (void)rc;
     }

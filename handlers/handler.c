@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "handlers/endpoints.h"
+#include "server/base/clock.h"
 #include "server/base/json.h"
 
 int iob_plan_tasks(struct iob_plan *plan, size_t n)
@@ -21,6 +22,28 @@ int iob_plan_tasks(struct iob_plan *plan, size_t n)
     plan->tasks = tasks;
     plan->n_tasks = n;
     return 0;
+}
+
+size_t iob_plan_n_waits(const struct iob_plan *plan)
+{
+    switch (plan->step) {
+    case IOB_STEP_SLEEP:
+        return 1;
+    case IOB_STEP_GATHER:
+        return plan->n_tasks;
+    case IOB_STEP_DRIP:
+        return plan->n_chunks;
+    default:
+        return 0;
+    }
+}
+
+uint64_t iob_plan_due_ns(const struct iob_plan *plan, size_t i)
+{
+    uint64_t ms = plan->step == IOB_STEP_GATHER ? plan->tasks[i].ms
+                  : plan->step == IOB_STEP_DRIP ? (i + 1) * plan->ms
+                                                : plan->ms;
+    return plan->started_ns + ms * IOB_NS_PER_MS;
 }
 
 void iob_plan_fini(struct iob_plan *plan)

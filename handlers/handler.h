@@ -39,10 +39,25 @@ struct iob_request {
     size_t body_len;
 };
 
-/* What every handler may know of the server: limits and the mode's name. Built once by main.c
+/* A concurrency model as a handler may show it (the index page): its row of the engine table,
+ * without the engine. Traits are what tests and the page assert, never the name. */
+struct iob_model {
+    const char *name;          /* "evented", "threaded", ... */
+    const char *summary;       /* one line */
+    bool wait_costs_thread;    /* a wait holds an OS thread until it ends */
+    bool cpu_stalls_others;    /* CPU work on one connection delays every other client */
+    unsigned threads_at_rest;  /* OS threads with no connection open */
+    unsigned threads_per_conn; /* OS threads each open connection adds */
+    const char *breaks_first;  /* what gives out first under load, in a few words */
+};
+
+/* What every handler may know of the server: limits and the models. Built once by main.c
  * before the first accept, read-only afterwards. */
 struct iob_env {
-    const char *mode; /* "evented" | "threaded": printed, never branched on */
+    const char *mode;                      /* this model's name: printed, never branched on */
+    const struct iob_model *model;         /* this model */
+    const struct iob_model *const *models; /* every model, in table order (the index page) */
+    size_t n_models;
     uint64_t max_sleep_ms;
     uint64_t max_cpu_ms;
     uint64_t max_gather_tasks;
@@ -97,6 +112,12 @@ struct iob_plan {
     uint64_t ended_ns;   /* monotonic; set by the engine when the step is done */
     unsigned char scratch[IOB_PLAN_SCRATCH_BYTES]; /* the handler's own state (e.g. a digest) */
 };
+
+/* THE schedule of a step, used by every engine and the test fake: how many timed waits the step
+ * has (SLEEP 1, GATHER one per task, DRIP one per piece, others 0) and when wait i is due
+ * (monotonic ns, from plan->started_ns). DRIP piece i goes out at started + (i + 1) * ms. */
+size_t iob_plan_n_waits(const struct iob_plan *plan);
+uint64_t iob_plan_due_ns(const struct iob_plan *plan, size_t i);
 
 /* Allocates n zeroed tasks for a GATHER step. Returns 0 or -ENOMEM. */
 int iob_plan_tasks(struct iob_plan *plan, size_t n);

@@ -1,6 +1,7 @@
 /* The process: command line -> configuration -> logs -> socket -> daemon -> engine -> exit code.
- * The only file that names both engines and the only one that calls exit() (daemon.c's waiting
- * parent aside). Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error. */
+ * It takes the model from the engine table by name and is the only file that calls exit()
+ * (daemon.c's waiting parent aside). Exit codes: 0 clean stop, 1 runtime failure, 2 usage or
+ * configuration error. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "server/cli.h"
 #include "server/daemon.h"
 #include "server/engine/engine.h"
+#include "server/engine/stop.h"
 #include "server/health.h"
 #include "server/listen.h"
 #include "version.h"
@@ -46,10 +48,30 @@ static int build_config(const struct iob_cli *cli, struct iob_config *cfg, struc
     return d->errors ? -EINVAL : 0;
 }
 
-static void build_env(const struct iob_config *cfg, struct iob_env *env)
+/* The engine table's names and models, for config and the index page. */
+static const char *mode_names[IOB_ENGINES_MAX];
+static const struct iob_model *models[IOB_ENGINES_MAX];
+
+static size_t register_modes(void)
+{
+    size_t n;
+    const struct iob_engine *engines = iob_engines(&n);
+    for (size_t i = 0; i < n; i++) {
+        mode_names[i] = engines[i].model.name;
+        models[i] = &engines[i].model;
+    }
+    iob_config_set_modes(mode_names, n);
+    return n;
+}
+
+static void build_env(const struct iob_config *cfg, const struct iob_engine *engine,
+                      size_t n_models, struct iob_env *env)
 {
     *env = (struct iob_env){
-        .mode = iob_mode_name(cfg->server.mode),
+        .mode = engine->model.name,
+        .model = &engine->model,
+        .models = models,
+        .n_models = n_models,
         .max_sleep_ms = cfg->limits.max_sleep_ms,
         .max_cpu_ms = cfg->limits.max_cpu_ms,
         .max_gather_tasks = cfg->limits.max_gather_tasks,
@@ -70,7 +92,7 @@ static void startup_error(const struct iob_config *cfg, const char *what, const 
         fprintf(stderr, "iobound: %s%s\n", what, err);
 }
 
-static int serve(const struct iob_config *cfg)
+static int serve(const struct iob_config *cfg, size_t n_models)
 {
     char err[1024], name[128];
     int rc =
@@ -97,24 +119,37 @@ static int serve(const struct iob_config *cfg)
         return EXIT_RUNTIME;
     }
 
-    struct iob_env env;
-    build_env(cfg, &env);
+    /* Static: threads an expired grace leaves behind may read it until the process exits. */
+    static struct iob_env env;
+    const struct iob_engine *engine = iob_engine_find(iob_mode_name(cfg->server.mode));
+    build_env(cfg, engine, n_models, &env);
     static const char *labels[IOB_METRICS_ROUTES_MAX];
     iob_metrics_init(env.mode, labels, iob_route_labels(labels));
-    const struct iob_engine *engine =
-        cfg->server.mode == IOB_MODE_THREADED ? &iob_engine_threaded : &iob_engine_evented;
+    /* Before the engine starts any thread, so that every thread inherits the signal mask. */
+    rc = iob_stop_init(cfg->process.shutdown_grace_ms);
+    if (rc < 0) {
+        startup_error(cfg, "signals: ", strerror(-rc));
+        iob_daemon_ready(EXIT_RUNTIME);
+        close(fd);
+        return EXIT_RUNTIME;
+    }
     iob_listen_name(fd, name, sizeof(name));
     /* The start-up line is contract: tests and scripts read the port from it. */
-    fprintf(stderr, "iobound %s: %s mode listening on %s (pid %d)\n", IOB_VERSION, engine->name,
-            name, (int)getpid());
+    fprintf(stderr, "iobound %s: %s mode listening on %s (pid %d)\n", IOB_VERSION, env.mode, name,
+            (int)getpid());
     if (strcmp(cfg->log.error_log, "-") != 0)
-        iob_log(IOB_LOG_INFO, "%s mode listening on %s", engine->name, name);
+        iob_log(IOB_LOG_INFO, "%s mode listening on %s", env.mode, name);
     iob_daemon_ready(EXIT_OK);
 
-    struct iob_engine_args args = {.cfg = cfg, .env = &env, .listen_fd = fd};
+    struct iob_engine_args args = {
+        .env = &env,
+        .listen_fd = fd,
+        .shutdown_grace_ms = cfg->process.shutdown_grace_ms,
+        .thread_stack_bytes = (size_t)cfg->threaded.stack_size_kb * 1024,
+    };
     rc = engine->run(&args);
     if (rc < 0 && rc != -EINTR)
-        iob_log(IOB_LOG_ERROR, "%s engine stopped: %s", engine->name, strerror(-rc));
+        iob_log(IOB_LOG_ERROR, "%s engine stopped: %s", env.mode, strerror(-rc));
     else
         iob_log(IOB_LOG_INFO, "stopped");
     if (pid_file)
@@ -136,8 +171,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "iobound: %s\nTry 'iobound --help'.\n", err);
         return EXIT_USAGE;
     }
+    size_t n_models = register_modes();
     if (cli.help) {
         iob_cli_usage(STDOUT_FILENO);
+        printf("\nModels (--mode; the first is the default):\n");
+        fflush(stdout);
+        iob_engine_list(STDOUT_FILENO, false);
+        return EXIT_OK;
+    }
+    if (cli.list_modes) {
+        iob_engine_list(STDOUT_FILENO, strcmp(cli.list_modes, "json") == 0);
         return EXIT_OK;
     }
     if (cli.version) {
@@ -163,5 +206,5 @@ int main(int argc, char **argv)
             fprintf(stderr, "iobound: health check of %s failed: %s\n", addr, strerror(-rc));
         return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
     }
-    return serve(&cfg);
+    return serve(&cfg, n_models);
 }

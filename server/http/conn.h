@@ -19,8 +19,9 @@ enum iob_feed {
     IOB_FEED_CLOSE,   /* an error answer (if any) is in the output; close once it is written */
 };
 
-/* Creates a connection for a client at peer (copied; "127.0.0.1:5555"). env must outlive it.
- * Returns NULL when out of memory. The caller owns it and frees it with iob_conn_free(). */
+/* Creates a connection for a client whose host is peer (copied; "127.0.0.1", "::1": CLF's %h).
+ * env must outlive it. Returns NULL when out of memory. The caller owns it and frees it with
+ * iob_conn_free(). */
 struct iob_conn *iob_conn_new(const struct iob_env *env, const char *peer);
 /* Frees the connection, its buffers and any plan; accepts NULL. */
 void iob_conn_free(struct iob_conn *c);

@@ -8,10 +8,25 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* A model's traits, as the binary's --list-modes=json states them. Suites assert these, never
+ * a model's name, so a new row in the engine table inherits every suite. */
+struct it_traits {
+    bool wait_costs_thread; /* a wait holds an OS thread until it ends */
+    bool cpu_stalls_others; /* CPU work on one connection delays every other client */
+    int threads_at_rest;    /* OS threads with no connection open */
+    int threads_per_conn;   /* OS threads each open connection adds */
+};
+
+#define IT_MODES_MAX 16
+#define IT_MODE_MAX  32
+
 /* One test program run: argv[1] the binary, argv[2] the mode, argv[3] IOB_TIME_SCALE. */
 struct it_ctx {
     const char *bin;
-    const char *mode;  /* "evented" | "threaded" */
+    const char *mode;                      /* one of modes[] */
+    struct it_traits traits;               /* the mode's */
+    char modes[IT_MODES_MAX][IT_MODE_MAX]; /* every model the binary lists, in its order */
+    int n_modes;
     int time_scale;    /* multiply upper time bounds by it: 3 under sanitizers, else 1 */
     const char *where; /* the case running now, for messages */
     unsigned checks;   /* checks made */
@@ -29,8 +44,11 @@ struct it_proc {
     unsigned failures_at_start;
 };
 
-/* Parses argv; returns 0, or prints usage and returns -EINVAL. Initialises libcurl. */
+/* Parses argv and reads the models and the mode's traits from `bin --list-modes=json`; returns
+ * 0, or prints usage (naming the binary's models) and returns -EINVAL. Initialises libcurl. */
 int it_init(struct it_ctx *t, int argc, char **argv);
+/* A model other than t->mode (the next in the list), for tests that switch models. */
+const char *it_other_mode(const struct it_ctx *t);
 /* Prints the summary; returns the process exit code (0 when every check passed). */
 int it_finish(struct it_ctx *t);
 

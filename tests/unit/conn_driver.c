@@ -23,8 +23,14 @@
 /* How much of a bad write a contract message shows. */
 #define SHOW_BYTES 200
 
+static const struct iob_model drive_model = {"evented", "one loop", false, true, 1, 0, "CPU"};
+static const struct iob_model *const drive_models[] = {&drive_model};
+
 const struct iob_env iob_drive_env = {
     .mode = "evented",
+    .model = &drive_model,
+    .models = drive_models,
+    .n_models = 1,
     .max_sleep_ms = 30000,
     .max_cpu_ms = 0,
     .max_gather_tasks = 64,
@@ -165,7 +171,7 @@ int iob_drive_open(struct iob_drive *d, const struct iob_env *env)
     iob_buf_init(&d->in, SIZE_MAX);
     iob_buf_init(&d->out, OUT_MAX_BYTES);
     iob_buf_init(&d->statuses, OUT_MAX_BYTES);
-    d->conn = iob_conn_new(env, "127.0.0.1:5555");
+    d->conn = iob_conn_new(env, "127.0.0.1");
     return d->conn ? 0 : -ENOMEM;
 }
 

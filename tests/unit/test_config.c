@@ -21,6 +21,11 @@
 
 #define DATA_DIR IOB_SOURCE_DIR "/tests/data"
 
+/* The models as main.c registers them from the engine table; the config layer lists none. */
+static const char *const test_modes[] = {"evented", "threaded"};
+#define MODE_EVENTED  0
+#define MODE_THREADED 1
+
 /* Sets one key with origin "t" and checks the outcome: want is the value as --check-config would
  * print it, or NULL when the text must be refused. */
 struct set_case {
@@ -217,7 +222,7 @@ static void test_config_defaults_match_the_brief(void **state)
     (void)state;
     struct iob_config c;
     iob_config_defaults(&c);
-    assert_int_equal(c.server.mode, IOB_MODE_EVENTED);
+    assert_int_equal(c.server.mode, MODE_EVENTED);
     assert_string_equal(c.server.listen, "127.0.0.1:8080");
     assert_int_equal(c.server.backlog, 1024);
     assert_int_equal(c.server.max_connections, 10000);
@@ -243,15 +248,17 @@ static void test_config_defaults_match_the_brief(void **state)
     for (size_t i = 0; i < n; i++) {
         struct iob_diag d;
         iob_diag_init(&d);
-        assert_int_equal(iob_config_set(&c, "t", keys[i].section, keys[i].name, keys[i].def, &d),
+        assert_int_equal(iob_config_set(&c, "t", keys[i].section, keys[i].name,
+                                        iob_schema_default(&keys[i]), &d),
                          0);
     }
     struct iob_diag d;
     iob_diag_init(&d);
     assert_int_equal(iob_config_validate(&c, &d), 0);
     assert_int_equal(d.errors + d.warnings, 0);
-    assert_string_equal(iob_mode_name(IOB_MODE_EVENTED), "evented");
-    assert_string_equal(iob_mode_name(IOB_MODE_THREADED), "threaded");
+    assert_string_equal(iob_mode_name(MODE_EVENTED), "evented");
+    assert_string_equal(iob_mode_name(MODE_THREADED), "threaded");
+    assert_null(iob_mode_name(2));
 }
 
 static void test_config_empty_file_is_the_defaults(void **state)
@@ -293,7 +300,7 @@ static void test_config_file_collects_every_error_with_its_line(void **state)
     assert_int_equal(iob_config_load_file(&c, p, &d), -EINVAL);
     assert_string_equal(d.text, want);
     assert_int_equal(d.errors, 9);
-    assert_int_equal(c.server.mode, IOB_MODE_THREADED); /* the good line 2 still applied */
+    assert_int_equal(c.server.mode, MODE_THREADED); /* the good line 2 still applied */
     assert_int_equal(c.server.backlog, 1024);
 }
 
@@ -369,7 +376,7 @@ static void test_config_unknown_section_named_at_each_header(void **state)
                                     path, files[i].line[j], files[i].section[j]);
         assert_int_equal(rc, -EINVAL);
         assert_string_equal(d.text, want);
-        assert_int_equal(c.server.mode, IOB_MODE_THREADED); /* the known section still applied */
+        assert_int_equal(c.server.mode, MODE_THREADED); /* the known section still applied */
         assert_int_equal(c.server.backlog, 1024);
     }
 }
@@ -395,10 +402,10 @@ static void test_config_precedence_defaults_file_env_set(void **state)
     assert_int_equal(iob_config_overlay_env(&c, envp, &d), 0);
     assert_int_equal(iob_config_overlay_set(&c, "limits.max_sleep_ms=7000", &d), 0);
     assert_int_equal(d.errors, 0);
-    assert_int_equal(c.server.mode, IOB_MODE_THREADED); /* file */
-    assert_int_equal(c.server.backlog, 200);            /* env over file */
-    assert_int_equal(c.limits.max_sleep_ms, 7000);      /* --set over env over file */
-    assert_int_equal(c.limits.max_cpu_ms, 10000);       /* default */
+    assert_int_equal(c.server.mode, MODE_THREADED); /* file */
+    assert_int_equal(c.server.backlog, 200);        /* env over file */
+    assert_int_equal(c.limits.max_sleep_ms, 7000);  /* --set over env over file */
+    assert_int_equal(c.limits.max_cpu_ms, 10000);   /* default */
     assert_string_equal(c.server.listen, "127.0.0.1:8080");
 }
 
@@ -412,7 +419,7 @@ static void test_config_env_names_every_key_and_refuses_unknown(void **state)
         int len = snprintf(var, sizeof var, "IOBOUND_%s_%s=", keys[i].section, keys[i].name);
         for (int j = 0; j < len; j++)
             var[j] = (char)(var[j] >= 'a' && var[j] <= 'z' ? var[j] - 'a' + 'A' : var[j]);
-        snprintf(var + len, sizeof var - (size_t)len, "%s", keys[i].def);
+        snprintf(var + len, sizeof var - (size_t)len, "%s", iob_schema_default(&keys[i]));
         char *envp[] = {var, NULL};
         struct iob_config c;
         struct iob_diag d;
@@ -620,6 +627,7 @@ static void test_iobound_ini_equals_the_defaults(void **state)
 
 int main(int argc, char **argv)
 {
+    iob_config_set_modes(test_modes, sizeof test_modes / sizeof test_modes[0]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_set_case_table),
         cmocka_unit_test(test_config_text_fits_one_ini_line),

@@ -22,8 +22,18 @@
 #define JSON "application/json"
 #define TEXT "text/plain; charset=utf-8"
 
+/* Two models as the engine table would describe them, one per value of each trait. */
+static const struct iob_model test_models[] = {
+    {"evented", "one loop <one thread>", false, true, 1, 0, "CPU work"},
+    {"threaded", "a thread per connection", true, false, 1, 1, "memory"},
+};
+static const struct iob_model *const test_model_list[] = {&test_models[0], &test_models[1]};
+
 static const struct iob_env default_env = {
     .mode = "evented",
+    .model = &test_models[0],
+    .models = test_model_list,
+    .n_models = 2,
     .max_sleep_ms = 30000,
     .max_cpu_ms = 10000,
     .max_gather_tasks = 64,
@@ -581,8 +591,16 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     assert_string_equal(o.res.content_type, "text/html; charset=utf-8");
     const char *page = o.body.data;
     assert_non_null(strstr(page, "<strong>a&#60;b</strong> mode"));
-    /* The "try it" panel picks its sentence with CSS on the escaped mode, not with code. */
     assert_non_null(strstr(page, "<section id=\"try\" data-mode=\"a&#60;b\">"));
+    /* The panel's sentence and the Models table come from the models' traits. */
+    assert_non_null(strstr(page, "This server is <strong>evented</strong>: one loop &#60;one "
+                                 "thread&#62;. A <code>/sleep</code> holds no thread"));
+    assert_non_null(strstr(page, "CPU requests run one after another"));
+    assert_non_null(strstr(page, "<tr class=\"this\"><td>evented</td><td>one loop &#60;one "
+                                 "thread&#62;</td><td>no</td><td>yes</td><td>1</td><td>0</td>"
+                                 "<td>CPU work</td></tr>"));
+    assert_non_null(strstr(page, "<tr><td>threaded</td><td>a thread per connection</td><td>yes"
+                                 "</td><td>no</td><td>1</td><td>1</td><td>memory</td></tr>"));
     for (size_t i = 0; i < iob_routes_count; i++) {
         char row[768], example[128], summary[256];
         const struct iob_route *r = &iob_routes[i];
