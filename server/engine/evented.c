@@ -1,12 +1,10 @@
-/* The evented engine: one libevent loop on the calling thread serves every connection. A wait is
- * a timer; the CPU step runs on the loop thread and stalls everyone (that is the lesson). Only
- * glue: nbconn.c decides, this file moves bytes and arms events. The only file that includes
- * event2/. Single-threaded: nothing here is shared.
- *
- * I/O is done by hand on plain read/write events rather than bufferevents: an answer is sent
- * straight away and EV_WRITE is armed only when the socket is full, so a keep-alive request costs
- * one recv() and one send() (no FIONREAD, no epoll_ctl per answer). */
-#include "server/engine/engine.h"
+/* The evented loop (evented.h) and the evented engine, one such loop on the calling thread. A
+ * wait is a timer; a CPU step runs on the loop thread and stalls everyone (the lesson) unless a
+ * CPU runner takes it. Only glue: nbconn.c decides, this file moves bytes and arms events. The
+ * only file that includes event2/. A loop's state is its own thread's. Plain read/write events,
+ * not bufferevents: an answer is sent at once and EV_WRITE armed only when the socket is full,
+ * so a keep-alive request costs one recv() and one send() (no FIONREAD, no epoll_ctl). */
+#include "server/engine/evented.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,12 +20,8 @@
 #include "server/engine/nbconn.h"
 #include "server/engine/stop.h"
 
-/* The one read buffer of the loop: connections keep no input memory between reads. */
-#define READ_BUF_BYTES 65536
 /* Connections taken per wake of the listening socket, so a burst cannot starve the others. */
 #define ACCEPT_BATCH 64
-
-struct loop;
 
 struct ev_conn {
     struct loop *lp;
@@ -39,31 +33,28 @@ struct ev_conn {
     uint64_t timer_ns;     /* when the timer is armed for; 0: not armed */
     bool write_blocked;    /* the socket was full: wait for EV_WRITE before sending again */
     bool reading, writing; /* rd, wr are armed */
+    bool cpu_away;         /* a CPU runner has this connection's step */
 };
 
 struct loop {
     const struct iob_engine_args *args;
+    const struct iob_loop_opts *opts;
     struct event_base *base;
-    struct event *accept_ev, *accept_resume, *signal_ev, *grace;
+    struct event *accept_ev, *accept_resume, *grace;
+    struct event *stop_evs[4]; /* signalfd (one loop), drain, now, CPU steps done */
     struct ev_conn *conns;
     size_t n_open;
     bool draining;
     int rc;
-    char rbuf[READ_BUF_BYTES];
+    char rbuf[IOB_NB_READ_MAX]; /* the loop's one read buffer: connections keep none */
 };
 
 /* Rounded up to the microsecond, so a timer does not fire just before its time. */
-static struct timeval tv_from_ns(uint64_t ns)
-{
-    uint64_t us = (ns + 999) / 1000;
-    return (struct timeval){.tv_sec = (time_t)(us / 1000000),
-                            .tv_usec = (suseconds_t)(us % 1000000)};
-}
-
 static void add_timer_at(struct event *ev, uint64_t at_ns)
 {
     uint64_t now = iob_clock_now_ns();
-    struct timeval tv = tv_from_ns(at_ns > now ? at_ns - now : 0);
+    uint64_t us = at_ns > now ? (at_ns - now + 999) / 1000 : 0;
+    struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
     evtimer_add(ev, &tv);
 }
 
@@ -78,14 +69,25 @@ static void arm(struct event *ev, bool *armed_now, bool on)
         event_del(ev);
 }
 
-static void conn_free(struct ev_conn *ec)
+static void free_events(struct event *const *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (evs[i])
+            event_free(evs[i]);
+}
+
+/* Ends a connection: closed, or (when it could not be set up) refused with the 503. */
+static void conn_end(struct ev_conn *ec, bool refuse)
 {
     struct loop *lp = ec->lp;
-    event_free(ec->timer);
-    event_free(ec->rd);
-    event_free(ec->wr);
-    close(ec->fd);
+    free_events((struct event *[]){ec->timer, ec->rd, ec->wr}, 3);
     iob_nb_free(ec->nb);
+    if (refuse) {
+        iob_accept_reject(ec->fd);
+    } else {
+        close(ec->fd);
+        iob_accept_closed();
+    }
     if (ec->prev)
         ec->prev->next = ec->next;
     else
@@ -94,7 +96,6 @@ static void conn_free(struct ev_conn *ec)
         ec->next->prev = ec->prev;
     free(ec);
     lp->n_open--;
-    iob_accept_closed();
     if (lp->draining && lp->n_open == 0)
         event_base_loopbreak(lp->base);
 }
@@ -103,16 +104,20 @@ static void conn_free(struct ev_conn *ec)
  * here; never touch ec after calling it. */
 static void apply(struct ev_conn *ec)
 {
+    const struct iob_cpu_runner *cpu = ec->lp->opts->cpu;
     struct iob_nb_next n;
     for (;;) {
         iob_nb_next(ec->nb, &n);
         if (n.close) {
-            conn_free(ec);
+            conn_end(ec, false);
             return;
         }
         if (n.shutdown_wr)
             shutdown(ec->fd, SHUT_WR);
-        if (n.cpu) {
+        if (n.cpu && cpu) {
+            cpu->submit(cpu->ctx, n.cpu, ec);
+            ec->cpu_away = true;
+        } else if (n.cpu) {
             n.cpu->work(n.cpu); /* stalls the loop: every other connection waits (the lesson) */
             iob_nb_cpu_done(ec->nb);
             continue;
@@ -147,8 +152,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct ev_conn *ec = arg;
     struct loop *lp = ec->lp;
-    size_t room = ec->read_max < sizeof(lp->rbuf) ? ec->read_max : sizeof(lp->rbuf);
-    ssize_t n = recv(fd, lp->rbuf, room, 0);
+    ssize_t n = recv(fd, lp->rbuf, ec->read_max, 0);
     if (n > 0)
         iob_nb_read(ec->nb, lp->rbuf, (size_t)n);
     else if (n == 0)
@@ -182,30 +186,20 @@ static void conn_new(struct loop *lp, int fd, const char *peer)
         iob_accept_reject(fd);
         return;
     }
-    ec->lp = lp;
-    ec->fd = fd;
+    *ec = (struct ev_conn){.lp = lp, .fd = fd, .next = lp->conns};
+    if (lp->conns)
+        lp->conns->prev = ec;
+    lp->conns = ec;
+    lp->n_open++;
     ec->nb = iob_nb_new(lp->args->env, peer);
     ec->rd = event_new(lp->base, fd, EV_READ | EV_PERSIST, on_readable, ec);
     ec->wr = event_new(lp->base, fd, EV_WRITE | EV_PERSIST, on_writable, ec);
     ec->timer = evtimer_new(lp->base, on_timer, ec);
     if (!ec->nb || !ec->rd || !ec->wr || !ec->timer) {
         iob_log(IOB_LOG_WARN, "no memory for a connection from %s", peer);
-        if (ec->rd)
-            event_free(ec->rd);
-        if (ec->wr)
-            event_free(ec->wr);
-        if (ec->timer)
-            event_free(ec->timer);
-        iob_nb_free(ec->nb);
-        free(ec);
-        iob_accept_reject(fd);
+        conn_end(ec, true);
         return;
     }
-    ec->next = lp->conns;
-    if (lp->conns)
-        lp->conns->prev = ec;
-    lp->conns = ec;
-    lp->n_open++;
     apply(ec);
 }
 
@@ -217,8 +211,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         char peer[IOB_PEER_MAX];
         int fd = iob_accept_next(lfd, lp->args->env->max_connections, peer);
         if (fd == -EMFILE) {
-            /* No descriptor for a new client: stop accepting for a moment instead of spinning
-             * on a listen socket that stays readable; the open connections go on. */
+            /* Not a spin on a listen socket that stays readable: pause; the others go on. */
             event_del(lp->accept_ev);
             add_timer_at(lp->accept_resume,
                          iob_clock_now_ns() + IOB_ACCEPT_PAUSE_MS * IOB_NS_PER_MS);
@@ -238,13 +231,31 @@ static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
         event_add(lp->accept_ev, NULL);
 }
 
-static void start_drain(struct loop *lp)
+static void on_grace(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd, (void)what;
+    struct loop *lp = arg;
+    if (lp->opts->takes_signals)
+        iob_stop_grace_expired(); /* one line for the process */
+    event_base_loopbreak(lp->base);
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    iob_stop_take(); /* raises the drain or now descriptor: every loop follows it */
+}
+
+/* The drain began (the descriptor stays readable, so it is watched no more). */
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct loop *lp = arg;
     lp->draining = true;
+    event_del(lp->stop_evs[1]);
     event_del(lp->accept_ev);
-    close(lp->args->listen_fd);
-    struct ev_conn *next;
-    for (struct ev_conn *ec = lp->conns; ec; ec = next) {
+    close(lp->opts->listen_fd);
+    for (struct ev_conn *ec = lp->conns, *next; ec; ec = next) {
         next = ec->next;
         iob_nb_drain(ec->nb);
         apply(ec); /* idle ones close now */
@@ -255,40 +266,46 @@ static void start_drain(struct loop *lp)
         add_timer_at(lp->grace, iob_stop_grace_deadline_ns());
 }
 
-static void on_grace(evutil_socket_t fd, short what, void *arg)
+static void on_now(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct loop *lp = arg;
-    iob_stop_grace_expired();
+    lp->rc = -EINTR;
     event_base_loopbreak(lp->base);
 }
 
-static void on_signal(evutil_socket_t fd, short what, void *arg)
+static void on_cpu_done(evutil_socket_t fd, short what, void *arg)
 {
-    (void)fd, (void)what;
+    (void)what;
     struct loop *lp = arg;
-    switch (iob_stop_take()) {
-    case IOB_STOP_NONE:
-        return;
-    case IOB_STOP_DRAIN:
-        start_drain(lp);
-        return;
-    case IOB_STOP_NOW:
-        lp->rc = -EINTR;
-        event_base_loopbreak(lp->base);
-        return;
+    uint64_t n;
+    (void)!read(fd, &n, sizeof(n));
+    struct ev_conn *ec;
+    while ((ec = lp->opts->cpu->take_done(lp->opts->cpu->ctx))) {
+        ec->cpu_away = false;
+        iob_nb_cpu_done(ec->nb);
+        apply(ec);
     }
 }
 
-int iob_evented_run(const struct iob_engine_args *args)
+/* Adds a persistent read event on fd (skipped for fd < 0). Returns 0 or -1. */
+static int watch(struct loop *lp, size_t slot, int fd, event_callback_fn cb)
+{
+    if (fd < 0)
+        return 0;
+    lp->stop_evs[slot] = event_new(lp->base, fd, EV_READ | EV_PERSIST, cb, lp);
+    return lp->stop_evs[slot] ? event_add(lp->stop_evs[slot], NULL) : -1;
+}
+
+int iob_loop_run(const struct iob_engine_args *args, const struct iob_loop_opts *opts)
 {
     struct loop *lp = calloc(1, sizeof(*lp));
-    int rc = -ENOMEM;
     if (!lp) {
-        close(args->listen_fd);
-        return rc;
+        close(opts->listen_fd);
+        return -ENOMEM;
     }
-    lp->args = args;
+    *lp = (struct loop){.args = args, .opts = opts};
+    int rc = -ENOMEM;
     /* Waits are the product: a precise monotonic clock (not the 4 ms coarse one) and timerfd
      * make a 100 ms sleep end within a fraction of a millisecond of its time. */
     struct event_config *ecfg = event_config_new();
@@ -299,25 +316,35 @@ int iob_evented_run(const struct iob_engine_args *args)
     }
     if (!lp->base)
         goto fail;
-    lp->accept_ev = event_new(lp->base, args->listen_fd, EV_READ | EV_PERSIST, on_accept, lp);
+    lp->accept_ev = event_new(lp->base, opts->listen_fd, EV_READ | EV_PERSIST, on_accept, lp);
     lp->accept_resume = evtimer_new(lp->base, on_accept_resume, lp);
     lp->grace = evtimer_new(lp->base, on_grace, lp);
-    lp->signal_ev = event_new(lp->base, iob_stop_signal_fd(), EV_READ | EV_PERSIST, on_signal, lp);
-    if (!lp->accept_ev || !lp->accept_resume || !lp->grace || !lp->signal_ev ||
-        event_add(lp->accept_ev, NULL) < 0 || event_add(lp->signal_ev, NULL) < 0)
+    if (!lp->accept_ev || !lp->accept_resume || !lp->grace || event_add(lp->accept_ev, NULL) < 0 ||
+        watch(lp, 0, opts->takes_signals ? iob_stop_signal_fd() : -1, on_signal) < 0 ||
+        watch(lp, 1, iob_stop_drain_fd(), on_drain) < 0 ||
+        watch(lp, 2, iob_stop_now_fd(), on_now) < 0 ||
+        watch(lp, 3, opts->cpu ? opts->cpu->done_fd : -1, on_cpu_done) < 0)
         goto fail;
     rc = event_base_dispatch(lp->base) < 0 ? -EIO : lp->rc;
 fail:
-    while (lp->conns)
-        conn_free(lp->conns);
-    struct event *evs[] = {lp->accept_ev, lp->accept_resume, lp->grace, lp->signal_ev};
-    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
-        if (evs[i])
-            event_free(evs[i]);
+    /* A step a CPU runner still has uses its connection: those are left to the process's exit. */
+    for (struct ev_conn *ec = lp->conns, *next; ec; ec = next) {
+        next = ec->next;
+        if (!ec->cpu_away)
+            conn_end(ec, false);
+    }
+    free_events((struct event *[]){lp->accept_ev, lp->accept_resume, lp->grace}, 3);
+    free_events(lp->stop_evs, sizeof(lp->stop_evs) / sizeof(lp->stop_evs[0]));
     if (!lp->draining)
-        close(args->listen_fd);
+        close(opts->listen_fd);
     if (lp->base)
         event_base_free(lp->base);
     free(lp);
     return rc;
+}
+
+int iob_evented_run(const struct iob_engine_args *args)
+{
+    const struct iob_loop_opts opts = {.listen_fd = args->listen_fd, .takes_signals = true};
+    return iob_loop_run(args, &opts);
 }

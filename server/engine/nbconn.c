@@ -11,9 +11,9 @@
 #include "server/http/conn.h"
 #include "server/http/exchange.h"
 
-/* The most a connection reads at once, and what it may read ahead while a request waits
- * (pipelined requests): beyond it reading stops and the kernel keeps the rest. */
-#define READ_MAX_BYTES 65536
+/* What a connection may read ahead while a request waits (pipelined requests): beyond it
+ * reading stops and the kernel keeps the rest. */
+#define READ_MAX_BYTES IOB_NB_READ_MAX
 /* How long a closing connection waits for the client to close after our answer. */
 #define LINGER_MS 1000
 

@@ -16,6 +16,9 @@
 
 struct iob_nbconn;
 
+/* The most iob_nb_next() ever asks to read at once: an engine's read buffer of this size fits. */
+#define IOB_NB_READ_MAX 65536
+
 /* What the engine does after an event, in this order. */
 struct iob_nb_next {
     bool close;           /* free it (iob_nb_free()) and close the socket; nothing else */

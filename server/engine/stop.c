@@ -17,6 +17,7 @@
 
 static int signal_fd = -1;
 static int drain_fd = -1;
+static int now_fd = -1;
 static uint32_t grace_ms;
 static _Atomic uint64_t grace_deadline_ns; /* 0 until the drain */
 
@@ -33,7 +34,8 @@ int iob_stop_init(uint32_t shutdown_grace_ms)
     if (signal_fd < 0)
         return -errno;
     drain_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (drain_fd < 0)
+    now_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (drain_fd < 0 || now_fd < 0)
         return -errno;
     grace_ms = shutdown_grace_ms;
     return 0;
@@ -42,6 +44,13 @@ int iob_stop_init(uint32_t shutdown_grace_ms)
 int iob_stop_signal_fd(void)
 {
     return signal_fd;
+}
+
+/* Makes fd readable for good: nobody reads an eventfd of ours, so every poller sees it. */
+static void raise_fd(int fd)
+{
+    uint64_t one = 1;
+    (void)!write(fd, &one, sizeof(one));
 }
 
 static void reopen_logs(void)
@@ -63,13 +72,13 @@ enum iob_stop_event iob_stop_take(void)
     if (iob_stop_draining()) {
         iob_log(IOB_LOG_WARN, "second signal: stopping now, %zu connections dropped",
                 iob_accept_open());
+        raise_fd(now_fd);
         return IOB_STOP_NOW;
     }
     iob_log(IOB_LOG_INFO, "stopping: %zu connections open; grace %u ms", iob_accept_open(),
             (unsigned)grace_ms);
     atomic_store(&grace_deadline_ns, iob_clock_now_ns() + grace_ms * IOB_NS_PER_MS);
-    uint64_t one = 1;
-    (void)!write(drain_fd, &one, sizeof(one));
+    raise_fd(drain_fd);
     return IOB_STOP_DRAIN;
 }
 
@@ -81,6 +90,11 @@ bool iob_stop_draining(void)
 int iob_stop_drain_fd(void)
 {
     return drain_fd;
+}
+
+int iob_stop_now_fd(void)
+{
+    return now_fd;
 }
 
 uint64_t iob_stop_grace_deadline_ns(void)

@@ -25,8 +25,11 @@ int iob_stop_signal_fd(void);
 enum iob_stop_event iob_stop_take(void);
 /* True once the drain has begun. Any thread. */
 bool iob_stop_draining(void);
-/* Readable (and stays readable) once the drain has begun, for threads blocked in poll(). */
+/* Readable (and stays readable) once the drain has begun, for threads blocked in poll() and for
+ * event loops that do not take the signals themselves. */
 int iob_stop_drain_fd(void);
+/* Readable (and stays readable) once a second signal asked to stop now. */
+int iob_stop_now_fd(void);
 /* Monotonic time the grace runs out; 0 before the drain. */
 uint64_t iob_stop_grace_deadline_ns(void);
 /* The grace ran out: logs how many connections are being closed. */
