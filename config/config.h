@@ -30,6 +30,16 @@ struct iob_config {
         uint32_t stack_size_kb;
     } threaded;
     struct {
+        uint32_t workers;
+        uint32_t queue;
+    } pool;
+    struct {
+        uint32_t loops; /* 0: one per online CPU */
+    } workers;
+    struct {
+        uint32_t threads; /* 0: one per online CPU */
+    } executor;
+    struct {
         char access_log[IOB_CONFIG_STR_MAX]; /* "-" stdout, a path, or "off" */
         char error_log[IOB_CONFIG_STR_MAX];  /* "-" stderr or a path */
         enum iob_log_level level;

@@ -80,6 +80,17 @@ static const struct iob_key keys[] = {
     {AT(threaded, stack_size_kb), IOB_KEY_UINT, "256", 64, 65536,
      .help = "per connection and gather thread"},
 
+    {AT(pool, workers), IOB_KEY_UINT, "8", 1, 4096,
+     .help = "threads, each serving one request at a time"},
+    {AT(pool, queue), IOB_KEY_UINT, "1024", 1, 1000000,
+     .help = "connections with a request waiting for a worker; beyond: 503 to new ones"},
+
+    {AT(workers, loops), IOB_KEY_UINT, "0", 0, 1024,
+     .help = "event loops, one SO_REUSEPORT socket each; 0: one per online CPU"},
+
+    {AT(executor, threads), IOB_KEY_UINT, "0", 0, 1024,
+     .help = "threads that run the CPU steps; 0: one per online CPU"},
+
     {AT(log, access_log), IOB_KEY_STRING, "-", 1,
      .help = "- (stdout) | path | off; Common Log Format + duration"},
     {AT(log, error_log), IOB_KEY_STRING, "-", 1, .help = "- (stderr) | path"},

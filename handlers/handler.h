@@ -45,9 +45,11 @@ struct iob_model {
     const char *name;          /* "evented", "threaded", ... */
     const char *summary;       /* one line */
     bool wait_costs_thread;    /* a wait holds an OS thread until it ends */
-    bool cpu_stalls_others;    /* CPU work on one connection delays every other client */
+    bool cpu_stalls_others;    /* CPU work delays the other clients of its thread (loop) */
+    unsigned cpu_lanes;        /* CPU steps that run at once; 0: one per connection */
     unsigned threads_at_rest;  /* OS threads with no connection open */
     unsigned threads_per_conn; /* OS threads each open connection adds */
+    unsigned max_waits;        /* waits that can be in progress at once; 0: no limit */
     const char *breaks_first;  /* what gives out first under load, in a few words */
 };
 

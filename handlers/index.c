@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "handlers/routes.h"
@@ -40,9 +41,9 @@ static const char page_try_open[] = "</strong> mode.</p>\n"
 static const char page_models[] = "<h2>Models</h2>\n"
                                   "<table id=\"models\">\n"
                                   "<tr><th>--mode</th><th>what it is</th><th>a wait costs a "
-                                  "thread</th><th>CPU work stalls others</th><th>OS threads at "
-                                  "rest</th><th>per connection</th><th>what breaks first</th>"
-                                  "</tr>\n";
+                                  "thread</th><th>CPU work stalls others</th><th>CPU steps at "
+                                  "once</th><th>OS threads at rest</th><th>per connection</th>"
+                                  "<th>what breaks first</th></tr>\n";
 /* The "try it" panel: the browser fires N concurrent fetch()es and draws when each was called,
  * sent and answered. What it says of this model comes from the model's traits (put_model_text),
  * so no code picks a sentence by name. The SVG namespace comes from the page's own <svg>: the
@@ -211,9 +212,9 @@ static int put_model_text(struct iob_buf *b, const struct iob_model *m)
                                    "together on the same threads");
     if (rc == 0)
         rc = iob_buf_puts(b, m->cpu_stalls_others
-                                 ? ". A <code>/cpu</code> holds the thread every client shares: "
-                                   "CPU requests run one after another and everything else, even "
-                                   "<code>/hello</code>, waits behind them."
+                                 ? ". A <code>/cpu</code> holds the thread its clients share: "
+                                   "CPU requests on it run one after another and everything else "
+                                   "there, even <code>/hello</code>, waits behind them."
                                  : ". <code>/cpu</code> requests run beside the others, on every "
                                    "core, and <code>/hello</code> is answered meanwhile.");
     return rc;
@@ -222,6 +223,9 @@ static int put_model_text(struct iob_buf *b, const struct iob_model *m)
 /* One row of the Models table; this server's own is marked. */
 static int put_model_row(struct iob_buf *b, const struct iob_model *m, bool is_this)
 {
+    char lanes[24] = "one per connection";
+    if (m->cpu_lanes)
+        snprintf(lanes, sizeof lanes, "%u", m->cpu_lanes);
     int rc = iob_buf_puts(b, is_this ? "<tr class=\"this\"><td>" : "<tr><td>");
     if (rc == 0)
         rc = put_html(b, m->name);
@@ -230,8 +234,8 @@ static int put_model_row(struct iob_buf *b, const struct iob_model *m, bool is_t
     if (rc == 0)
         rc = put_html(b, m->summary);
     if (rc == 0)
-        rc = iob_buf_printf(b, "</td><td>%s</td><td>%s</td><td>%u</td><td>%u</td><td>",
-                            yes_no(m->wait_costs_thread), yes_no(m->cpu_stalls_others),
+        rc = iob_buf_printf(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>%u</td><td>%u</td><td>",
+                            yes_no(m->wait_costs_thread), yes_no(m->cpu_stalls_others), lanes,
                             m->threads_at_rest, m->threads_per_conn);
     if (rc == 0)
         rc = put_html(b, m->breaks_first);

@@ -15,9 +15,9 @@
 #include "server/cli.h"
 #include "server/daemon.h"
 #include "server/engine/engine.h"
+#include "server/engine/listen.h"
 #include "server/engine/stop.h"
 #include "server/health.h"
-#include "server/listen.h"
 #include "version.h"
 
 extern char **environ;
@@ -48,29 +48,55 @@ static int build_config(const struct iob_cli *cli, struct iob_config *cfg, struc
     return d->errors ? -EINVAL : 0;
 }
 
-/* The engine table's names and models, for config and the index page. */
+/* The engine table's names, for config, and its models with the thread counts of this config,
+ * for --list-modes and the index page. */
 static const char *mode_names[IOB_ENGINES_MAX];
-static const struct iob_model *models[IOB_ENGINES_MAX];
+static struct iob_model models[IOB_ENGINES_MAX];
+static const struct iob_model *model_list[IOB_ENGINES_MAX];
+static size_t n_models;
 
-static size_t register_modes(void)
+static void register_modes(void)
 {
-    size_t n;
-    const struct iob_engine *engines = iob_engines(&n);
-    for (size_t i = 0; i < n; i++) {
+    const struct iob_engine *engines = iob_engines(&n_models);
+    for (size_t i = 0; i < n_models; i++)
         mode_names[i] = engines[i].model.name;
-        models[i] = &engines[i].model;
-    }
-    iob_config_set_modes(mode_names, n);
-    return n;
+    iob_config_set_modes(mode_names, n_models);
 }
 
-static void build_env(const struct iob_config *cfg, const struct iob_engine *engine,
-                      size_t n_models, struct iob_env *env)
+/* A count where 0 means one per online CPU. */
+static unsigned per_cpu(uint32_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return n ? n : cpus > 0 ? (unsigned)cpus : 1;
+}
+
+/* Everything an engine is given but the env and the socket; and the models for it. */
+static struct iob_engine_args build_args(const struct iob_config *cfg)
+{
+    struct iob_engine_args args = {
+        .backlog = (int)cfg->server.backlog,
+        .thread_stack_bytes = (size_t)cfg->threaded.stack_size_kb * 1024,
+        .pool_workers = cfg->pool.workers,
+        .pool_queue = cfg->pool.queue,
+        .loops = per_cpu(cfg->workers.loops),
+        .cpu_threads = per_cpu(cfg->executor.threads),
+    };
+    const struct iob_engine *engines = iob_engines(&n_models);
+    for (size_t i = 0; i < n_models; i++) {
+        models[i] = engines[i].model;
+        if (engines[i].resolve)
+            engines[i].resolve(&models[i], &args);
+        model_list[i] = &models[i];
+    }
+    return args;
+}
+
+static void build_env(const struct iob_config *cfg, size_t engine, struct iob_env *env)
 {
     *env = (struct iob_env){
-        .mode = engine->model.name,
-        .model = &engine->model,
-        .models = models,
+        .mode = models[engine].name,
+        .model = &models[engine],
+        .models = model_list,
         .n_models = n_models,
         .max_sleep_ms = cfg->limits.max_sleep_ms,
         .max_cpu_ms = cfg->limits.max_cpu_ms,
@@ -92,7 +118,7 @@ static void startup_error(const struct iob_config *cfg, const char *what, const 
         fprintf(stderr, "iobound: %s%s\n", what, err);
 }
 
-static int serve(const struct iob_config *cfg, size_t n_models)
+static int serve(const struct iob_config *cfg)
 {
     char err[1024], name[128];
     int rc =
@@ -101,7 +127,10 @@ static int serve(const struct iob_config *cfg, size_t n_models)
         fprintf(stderr, "iobound: %s\n", err);
         return EXIT_RUNTIME;
     }
-    int fd = iob_listen_open(cfg->server.listen, (int)cfg->server.backlog, err, sizeof(err));
+    size_t n;
+    const struct iob_engine *engine = &iob_engines(&n)[cfg->server.mode];
+    struct iob_engine_args args = build_args(cfg);
+    int fd = iob_listen_open(cfg->server.listen, args.backlog, engine->reuseport, err, sizeof(err));
     if (fd < 0) {
         startup_error(cfg, "", err);
         return fd == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
@@ -121,8 +150,7 @@ static int serve(const struct iob_config *cfg, size_t n_models)
 
     /* Static: threads an expired grace leaves behind may read it until the process exits. */
     static struct iob_env env;
-    const struct iob_engine *engine = iob_engine_find(iob_mode_name(cfg->server.mode));
-    build_env(cfg, engine, n_models, &env);
+    build_env(cfg, (size_t)cfg->server.mode, &env);
     static const char *labels[IOB_METRICS_ROUTES_MAX];
     iob_metrics_init(env.mode, labels, iob_route_labels(labels));
     /* Before the engine starts any thread, so that every thread inherits the signal mask. */
@@ -141,12 +169,8 @@ static int serve(const struct iob_config *cfg, size_t n_models)
         iob_log(IOB_LOG_INFO, "%s mode listening on %s", env.mode, name);
     iob_daemon_ready(EXIT_OK);
 
-    struct iob_engine_args args = {
-        .env = &env,
-        .listen_fd = fd,
-        .shutdown_grace_ms = cfg->process.shutdown_grace_ms,
-        .thread_stack_bytes = (size_t)cfg->threaded.stack_size_kb * 1024,
-    };
+    args.env = &env;
+    args.listen_fd = fd;
     rc = engine->run(&args);
     if (rc < 0 && rc != -EINTR)
         iob_log(IOB_LOG_ERROR, "%s engine stopped: %s", env.mode, strerror(-rc));
@@ -171,16 +195,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "iobound: %s\nTry 'iobound --help'.\n", err);
         return EXIT_USAGE;
     }
-    size_t n_models = register_modes();
+    register_modes();
     if (cli.help) {
+        iob_config_defaults(&cfg);
+        build_args(&cfg);
         iob_cli_usage(STDOUT_FILENO);
-        printf("\nModels (--mode; the first is the default):\n");
+        printf("\nModels (--mode; the first is the default; threads at the default config):\n");
         fflush(stdout);
-        iob_engine_list(STDOUT_FILENO, false);
-        return EXIT_OK;
-    }
-    if (cli.list_modes) {
-        iob_engine_list(STDOUT_FILENO, strcmp(cli.list_modes, "json") == 0);
+        iob_engine_list(STDOUT_FILENO, false, model_list, n_models);
         return EXIT_OK;
     }
     if (cli.version) {
@@ -193,6 +215,12 @@ int main(int argc, char **argv)
         fputs(diag.text, stderr);
     if (rc < 0)
         return EXIT_USAGE;
+    if (cli.list_modes) {
+        /* After the config: the thread counts are this configuration's. */
+        build_args(&cfg);
+        iob_engine_list(STDOUT_FILENO, strcmp(cli.list_modes, "json") == 0, model_list, n_models);
+        return EXIT_OK;
+    }
     if (cli.check_config) {
         fflush(stdout);
         iob_config_dump(&cfg, STDOUT_FILENO);
@@ -206,5 +234,5 @@ int main(int argc, char **argv)
             fprintf(stderr, "iobound: health check of %s failed: %s\n", addr, strerror(-rc));
         return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
     }
-    return serve(&cfg, n_models);
+    return serve(&cfg);
 }

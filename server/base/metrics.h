@@ -26,6 +26,13 @@ void iob_metrics_conn_rejected(void);
 void iob_metrics_thread_started(void);
 void iob_metrics_thread_exited(void);
 
+/* For engines that queue requests for a fixed set of workers (pool): call enable once before
+ * the first accept, then report the queue's depth, each wait in it and the busy workers. */
+void iob_metrics_queue_enable(void);
+void iob_metrics_queue_depth(int64_t depth);
+void iob_metrics_queue_waited(uint64_t wait_ns);
+void iob_metrics_busy_workers(int64_t delta);
+
 int64_t iob_metrics_connections_open(void);
 int64_t iob_metrics_inflight(void);
 /* OS threads of this process now, read from /proc/self/status; -1 when unreadable. */

@@ -18,10 +18,12 @@
 static atomic_size_t n_open;
 static uint64_t emfile_logged_ns;
 
-/* Sends the 503 and closes fd. Reads what the client sent so far first: closing with unread
- * bytes would reset the connection and could destroy the 503 before the client reads it. */
+/* Sends the 503 and closes fd. Counted first, so a client that has read the 503 never scrapes a
+ * count without it. Reads what the client sent so far: closing with unread bytes would reset
+ * the connection and could destroy the 503 before the client reads it. */
 static void send_overload(int fd)
 {
+    iob_metrics_conn_rejected();
     char buf[512];
     size_t n = iob_respond_overload(buf, sizeof(buf));
     while (recv(fd, buf + n, sizeof(buf) - n, MSG_DONTWAIT) > 0)
@@ -29,7 +31,6 @@ static void send_overload(int fd)
     (void)send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(fd, SHUT_WR);
     close(fd);
-    iob_metrics_conn_rejected();
 }
 
 int iob_accept_next(int listen_fd, size_t max_connections, char peer[IOB_PEER_MAX])

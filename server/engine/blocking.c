@@ -1,8 +1,11 @@
-/* The blocking connection driver (blocking.h). Its only state is on the serving thread's stack;
- * it learns of the drain from stop.h and blocks only through the model's ops. */
+/* The blocking connection driver (blocking.h). A connection's state between turns is its
+ * struct iob_bconn; the bytes of a turn are on the serving thread's stack (a turn ends idle only
+ * with none buffered). It learns of the drain from stop.h and blocks only through the ops. */
 #include "server/engine/blocking.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +21,15 @@
 /* How long a closing connection waits for the client to close after our answer. */
 #define LINGER_MS 1000
 
+struct iob_bconn {
+    const struct iob_env *env;
+    int fd;
+    char peer[IOB_PEER_MAX];
+    struct iob_conn *conn;
+    bool draining; /* seen the drain: answers close, an idle connection closes */
+};
+
+/* One turn: the connection and how this thread blocks. */
 struct serving {
     const struct iob_blocking_ops *ops;
     void *ctx;
@@ -25,6 +37,14 @@ struct serving {
     int fd;
     const char *peer;
     struct iob_conn *conn;
+    struct iob_bconn *b;
+};
+
+/* How a turn ends. */
+enum end {
+    END_LINGER, /* closing after an answer: unread bytes may remain */
+    END_CLOSE,  /* closing with nothing unread: the client closed, or it was idle */
+    END_IDLE,   /* idle between requests with nothing buffered: the caller parks it */
 };
 
 /* Writes and clears the connection's output. Returns false when the client is gone. */
@@ -99,29 +119,31 @@ static bool answer_all(struct serving *s, char *in, size_t *have)
     return open;
 }
 
-/* Serves requests until the connection is to close. Returns whether to linger: false when
- * nothing from the client can be unread (it closed, or it was idle: drained or timed out
- * between requests), so the close is at once. */
-static bool serve(struct serving *s)
+/* Serves requests until the connection is to close or, with park_idle, is idle again after it
+ * read (a turn begins because the client sent something). */
+static enum end serve(struct serving *s, bool park_idle)
 {
     char in[READ_BUF_BYTES];
     size_t have = 0;
-    bool draining = false;
+    bool has_read = false;
     for (;;) {
         if (!answer_all(s, in, &have))
-            return true;
-        if (draining && iob_conn_is_idle(s->conn) && !have)
-            return false;
+            return END_LINGER;
+        bool idle = iob_conn_is_idle(s->conn) && !have;
+        if (idle && s->b->draining)
+            return END_CLOSE;
+        if (idle && park_idle && has_read)
+            return END_IDLE;
         enum iob_wait w =
-            s->ops->wait_readable(s->ctx, s->fd, iob_conn_deadline_ns(s->conn), !draining);
+            s->ops->wait_readable(s->ctx, s->fd, iob_conn_deadline_ns(s->conn), !s->b->draining);
         if (w == IOB_WAIT_TIMEOUT) {
             iob_conn_timed_out(s->conn);
             bool answered = iob_conn_output(s->conn)->len > 0; /* 408: a request was partial */
             flush(s);
-            return answered;
+            return answered ? END_LINGER : END_CLOSE;
         }
         if (w == IOB_WAIT_DRAIN) {
-            draining = true;
+            s->b->draining = true;
             iob_conn_drain(s->conn);
             continue;
         }
@@ -130,9 +152,10 @@ static bool serve(struct serving *s)
             continue;
         if (got <= 0) {
             answer_all(s, in, &have); /* all it sent is answered; a partial request cannot end */
-            return false;
+            return END_CLOSE;
         }
         have += (size_t)got;
+        has_read = true;
     }
 }
 
@@ -151,16 +174,54 @@ static void linger(struct serving *s)
     }
 }
 
+struct iob_bconn *iob_blocking_open(const struct iob_env *env, int fd, const char *peer)
+{
+    struct iob_bconn *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    *b = (struct iob_bconn){.env = env, .fd = fd, .conn = iob_conn_new(env, peer)};
+    if (!b->conn) {
+        free(b);
+        return NULL;
+    }
+    snprintf(b->peer, sizeof(b->peer), "%s", peer);
+    return b;
+}
+
+void iob_blocking_close(struct iob_bconn *b)
+{
+    iob_conn_free(b->conn);
+    close(b->fd);
+    free(b);
+    iob_accept_closed();
+}
+
+uint64_t iob_blocking_deadline_ns(const struct iob_bconn *b)
+{
+    return iob_conn_deadline_ns(b->conn);
+}
+
+enum iob_turn iob_blocking_turn(struct iob_bconn *b, const struct iob_blocking_ops *ops, void *ctx,
+                                bool park_idle)
+{
+    struct serving s = {ops, ctx, b->env, b->fd, b->peer, b->conn, b};
+    enum end end = serve(&s, park_idle);
+    if (end == END_IDLE)
+        return IOB_TURN_IDLE;
+    if (end == END_LINGER)
+        linger(&s);
+    iob_blocking_close(b);
+    return IOB_TURN_CLOSED;
+}
+
 void iob_blocking_serve(const struct iob_blocking_ops *ops, void *ctx, const struct iob_env *env,
                         int fd, const char *peer)
 {
-    struct serving s = {.ops = ops, .ctx = ctx, .env = env, .fd = fd, .peer = peer};
-    s.conn = iob_conn_new(env, peer);
-    if (!s.conn)
-        iob_log(IOB_LOG_WARN, "no memory for a connection from %s", peer);
-    if (s.conn && serve(&s))
-        linger(&s);
-    iob_conn_free(s.conn);
-    close(fd);
-    iob_accept_closed();
+    struct iob_bconn *b = iob_blocking_open(env, fd, peer);
+    if (b) {
+        iob_blocking_turn(b, ops, ctx, false);
+        return;
+    }
+    iob_log(IOB_LOG_WARN, "no memory for a connection from %s", peer);
+    iob_accept_reject(fd);
 }

@@ -20,12 +20,19 @@
 struct iob_engine_args {
     const struct iob_env *env; /* limits (max_connections, timeouts) and the models */
     int listen_fd;             /* bound, listening, non-blocking; the engine closes it */
-    uint32_t shutdown_grace_ms;
-    size_t thread_stack_bytes; /* engines that start a thread per connection */
+    int backlog;               /* for the sockets an engine adds (iob_listen_again()) */
+    size_t thread_stack_bytes; /* threaded: the stack of a connection thread */
+    unsigned pool_workers;     /* pool: worker threads */
+    unsigned pool_queue;       /* pool: connections with a request that may wait for a worker */
+    unsigned loops;            /* workers: event loops, each on its own socket */
+    unsigned cpu_threads;      /* executor: threads that run the CPU steps */
 };
 
 struct iob_engine {
-    struct iob_model model; /* name, summary, traits */
+    struct iob_model model; /* name, summary, traits (as at rest with no config) */
+    /* Sets the traits that depend on the config (threads at rest, CPU lanes), or NULL. */
+    void (*resolve)(struct iob_model *m, const struct iob_engine_args *args);
+    bool reuseport; /* its listening socket gets SO_REUSEPORT (one socket per loop) */
     /* Serves until SIGTERM/SIGINT and the drain (or a second signal). Runs on the calling
      * thread and blocks; when it returns, no thread of its own touches anything it made.
      * Returns 0 after a clean stop or a negative errno. */
@@ -37,11 +44,13 @@ struct iob_engine {
 
 /* The table, in order (the first is the default); *n gets its length. */
 const struct iob_engine *iob_engines(size_t *n);
-/* The row named name, or NULL. */
-const struct iob_engine *iob_engine_find(const char *name);
-/* Writes the table to fd for --list-modes: one line per model, its name first, then its traits;
- * or, with json, one JSON array of objects with the same fields. */
-void iob_engine_list(int fd, bool json);
+/* Writes models[0..n) (the table's, with threads_at_rest for the config) to fd for --list-modes:
+ * one line per model, its name first, then its traits; or, with json, one JSON array of objects
+ * with the same fields. */
+void iob_engine_list(int fd, bool json, const struct iob_model *const *models, size_t n);
 
 int iob_evented_run(const struct iob_engine_args *args);
 int iob_threaded_run(const struct iob_engine_args *args);
+int iob_pool_run(const struct iob_engine_args *args);
+int iob_workers_run(const struct iob_engine_args *args);
+int iob_executor_run(const struct iob_engine_args *args);

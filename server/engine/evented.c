@@ -114,8 +114,7 @@ static void apply(struct ev_conn *ec)
         }
         if (n.shutdown_wr)
             shutdown(ec->fd, SHUT_WR);
-        if (n.cpu && cpu) {
-            cpu->submit(cpu->ctx, n.cpu, ec);
+        if (n.cpu && cpu && cpu->submit(cpu->ctx, n.cpu, ec)) {
             ec->cpu_away = true;
         } else if (n.cpu) {
             n.cpu->work(n.cpu); /* stalls the loop: every other connection waits (the lesson) */
@@ -235,8 +234,7 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct loop *lp = arg;
-    if (lp->opts->takes_signals)
-        iob_stop_grace_expired(); /* one line for the process */
+    iob_stop_grace_expired();
     event_base_loopbreak(lp->base);
 }
 
@@ -262,7 +260,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     }
     if (lp->n_open == 0)
         event_base_loopbreak(lp->base);
-    else
+    else if (lp->opts->takes_signals) /* else the supervisor keeps the grace */
         add_timer_at(lp->grace, iob_stop_grace_deadline_ns());
 }
 

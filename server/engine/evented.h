@@ -9,8 +9,9 @@
 /* Where a loop's CPU steps run when not on the loop thread (executor.c). */
 struct iob_cpu_runner {
     int done_fd; /* readable while finished steps wait to be taken back */
-    /* Runs plan->work(plan) on another thread; token comes back from take_done(). */
-    void (*submit)(void *ctx, struct iob_plan *plan, void *token);
+    /* Runs plan->work(plan) on another thread; token comes back from take_done(). Returns
+     * false when it cannot take the step (no memory): the loop then runs it itself. */
+    bool (*submit)(void *ctx, struct iob_plan *plan, void *token);
     /* One finished step's token, or NULL when none waits. Loop thread. */
     void *(*take_done)(void *ctx);
     void *ctx;

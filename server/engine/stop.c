@@ -4,6 +4,7 @@
 #include "server/engine/stop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -12,8 +13,12 @@
 #include <unistd.h>
 
 #include "server/base/clock.h"
+#include "server/base/fdio.h"
 #include "server/base/log.h"
 #include "server/engine/accept.h"
+
+/* How often a supervisor looks at the open count while it drains. */
+#define DRAIN_POLL_MS 20
 
 static int signal_fd = -1;
 static int drain_fd = -1;
@@ -105,4 +110,22 @@ uint64_t iob_stop_grace_deadline_ns(void)
 void iob_stop_grace_expired(void)
 {
     iob_log(IOB_LOG_WARN, "shutdown grace expired: closing %zu connections", iob_accept_open());
+    raise_fd(now_fd); /* every loop and thread that follows it stops now */
+}
+
+int iob_stop_wait_drained(void)
+{
+    uint64_t deadline = iob_stop_grace_deadline_ns();
+    while (iob_accept_open() > 0) {
+        int wait_ms = iob_fd_poll_ms(deadline);
+        if (wait_ms == 0) {
+            iob_stop_grace_expired();
+            return 0;
+        }
+        struct pollfd p = {.fd = signal_fd, .events = POLLIN};
+        if (poll(&p, 1, wait_ms < DRAIN_POLL_MS ? wait_ms : DRAIN_POLL_MS) > 0 &&
+            iob_stop_take() == IOB_STOP_NOW)
+            return -EINTR;
+    }
+    return 0;
 }

@@ -32,5 +32,10 @@ int iob_stop_drain_fd(void);
 int iob_stop_now_fd(void);
 /* Monotonic time the grace runs out; 0 before the drain. */
 uint64_t iob_stop_grace_deadline_ns(void);
-/* The grace ran out: logs how many connections are being closed. */
+/* The grace ran out: logs how many connections are being closed and raises the stop-now
+ * descriptor. Called once, by the thread that takes the signals. */
 void iob_stop_grace_expired(void);
+/* For a supervising thread after the drain began: waits until no connection is open (accept.h's
+ * count), taking signals meanwhile. Returns 0 when drained or when the grace ran out (logged),
+ * -EINTR after a second signal. Blocks. */
+int iob_stop_wait_drained(void);

@@ -26,7 +26,8 @@ static enum iob_wait wait_readable(void *ctx, int fd, uint64_t deadline_ns, bool
         ;
     if (n == 0)
         return IOB_WAIT_TIMEOUT;
-    return watch_drain && (p[1].revents & POLLIN) ? IOB_WAIT_DRAIN : IOB_WAIT_READY;
+    /* Bytes first: a request that came with the drain is still read and answered. */
+    return p[0].revents ? IOB_WAIT_READY : IOB_WAIT_DRAIN;
 }
 
 static int send_all(void *ctx, int fd, const char *buf, size_t len, uint64_t deadline_ns)

@@ -11,11 +11,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "server/base/clock.h"
-#include "server/base/fdio.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
 #include "server/engine/accept.h"
@@ -79,24 +76,6 @@ static void spawn(struct threaded *t, int fd, const char *peer)
     iob_accept_reject(fd);
 }
 
-/* Waits for the open connections to finish, up to the grace, or a second signal. */
-static int drain(void)
-{
-    uint64_t deadline = iob_stop_grace_deadline_ns();
-    while (iob_accept_open() > 0) {
-        int wait_ms = iob_fd_poll_ms(deadline);
-        if (wait_ms == 0) {
-            iob_stop_grace_expired();
-            return 0;
-        }
-        struct pollfd p = {.fd = iob_stop_signal_fd(), .events = POLLIN};
-        if (poll(&p, 1, wait_ms < DRAIN_POLL_MS ? wait_ms : DRAIN_POLL_MS) > 0 &&
-            iob_stop_take() == IOB_STOP_NOW)
-            return -EINTR;
-    }
-    return 0;
-}
-
 int iob_threaded_run(const struct iob_engine_args *args)
 {
     struct threaded *t = calloc(1, sizeof(*t));
@@ -117,7 +96,7 @@ int iob_threaded_run(const struct iob_engine_args *args)
             continue;
         if ((p[1].revents & POLLIN) && iob_stop_take() != IOB_STOP_NONE) {
             close(args->listen_fd);
-            rc = drain();
+            rc = iob_stop_wait_drained();
             break;
         }
         /* A burst of connects is taken in one go (bounded, so signals are not starved). */

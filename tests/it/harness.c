@@ -65,11 +65,13 @@ static int read_models(struct it_ctx *t)
         mode[len] = '\0';
         if (strcmp(mode, t->mode) != 0)
             continue;
-        double wait, cpu, rest, per_conn;
+        double wait, cpu, lanes, rest, per_conn, max_waits;
         found =
             json_field(o, "wait_costs_thread", &wait) && json_field(o, "cpu_stalls_others", &cpu) &&
-            json_field(o, "threads_at_rest", &rest) && json_field(o, "threads_per_conn", &per_conn);
-        t->traits = (struct it_traits){wait != 0, cpu != 0, (int)rest, (int)per_conn};
+            json_field(o, "cpu_lanes", &lanes) && json_field(o, "threads_at_rest", &rest) &&
+            json_field(o, "threads_per_conn", &per_conn) && json_field(o, "max_waits", &max_waits);
+        t->traits = (struct it_traits){wait != 0, cpu != 0,      (int)lanes,
+                                       (int)rest, (int)per_conn, (int)max_waits};
         t->mode = mode;
     }
     free(json);
@@ -80,7 +82,7 @@ int it_init(struct it_ctx *t, int argc, char **argv)
 {
     memset(t, 0, sizeof(*t));
     if (argc < 3) {
-        fprintf(stderr, "usage: %s IOBOUND_BINARY MODE [TIME_SCALE]\n", argv[0]);
+        fprintf(stderr, "usage: %s IOBOUND_BINARY MODE [TIME_SCALE [RUNTIME_THREADS]]\n", argv[0]);
         return -EINVAL;
     }
     t->bin = argv[1];
@@ -88,6 +90,7 @@ int it_init(struct it_ctx *t, int argc, char **argv)
     t->time_scale = argc > 3 ? atoi(argv[3]) : 1;
     if (t->time_scale < 1)
         t->time_scale = 1;
+    t->runtime_threads = argc > 4 ? atoi(argv[4]) : 0;
     t->where = "setup";
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* Our raw sockets write to connections the server may have closed on purpose. The servers we
@@ -98,10 +101,10 @@ int it_init(struct it_ctx *t, int argc, char **argv)
                 argv[0], t->bin, argv[2]);
         return -EINVAL;
     }
-    printf("%s mode: wait_costs_thread=%d cpu_stalls_others=%d threads_at_rest=%d "
-           "threads_per_conn=%d\n",
-           t->mode, t->traits.wait_costs_thread, t->traits.cpu_stalls_others,
-           t->traits.threads_at_rest, t->traits.threads_per_conn);
+    printf("%s mode: wait_costs_thread=%d cpu_stalls_others=%d cpu_lanes=%d threads_at_rest=%d "
+           "threads_per_conn=%d max_waits=%d\n",
+           t->mode, t->traits.wait_costs_thread, t->traits.cpu_stalls_others, t->traits.cpu_lanes,
+           t->traits.threads_at_rest, t->traits.threads_per_conn, t->traits.max_waits);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return 0;
 }

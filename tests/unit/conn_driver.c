@@ -23,7 +23,11 @@
 /* How much of a bad write a contract message shows. */
 #define SHOW_BYTES 200
 
-static const struct iob_model drive_model = {"evented", "one loop", false, true, 1, 0, "CPU"};
+static const struct iob_model drive_model = {.name = "evented",
+                                             .summary = "one loop",
+                                             .cpu_lanes = 1,
+                                             .threads_at_rest = 1,
+                                             .breaks_first = "CPU work"};
 static const struct iob_model *const drive_models[] = {&drive_model};
 
 const struct iob_env iob_drive_env = {

@@ -21,10 +21,23 @@
 
 #define DATA_DIR IOB_SOURCE_DIR "/tests/data"
 
-/* The models as main.c registers them from the engine table; the config layer lists none. */
-static const char *const test_modes[] = {"evented", "threaded"};
+/* The models as main.c registers them from the engine table (CMake reads their names from
+ * server/engine/engines.c into IOB_MODE_NAMES); the config layer lists none. */
+static const char *test_modes[IOB_MODE_COUNT];
+/* The sections of the key table, as its errors list them. */
+#define SECTIONS      "server, limits, threaded, pool, workers, executor, log, process"
 #define MODE_EVENTED  0
 #define MODE_THREADED 1
+
+static void register_test_modes(void)
+{
+    static char names[] = IOB_MODE_NAMES; /* "evented:threaded:..." */
+    size_t n = 0;
+    for (char *save, *tok = strtok_r(names, ":", &save); tok && n < IOB_MODE_COUNT;
+         tok = strtok_r(NULL, ":", &save))
+        test_modes[n++] = tok;
+    iob_config_set_modes(test_modes, n);
+}
 
 /* Sets one key with origin "t" and checks the outcome: want is the value as --check-config would
  * print it, or NULL when the text must be refused. */
@@ -189,7 +202,8 @@ static void test_config_error_lines_name_origin_key_and_allowed(void **state)
 {
     (void)state;
     expect_set_error("iobound.ini:3", "server", "mode", "async",
-                     "iobound.ini:3: [server] mode: got \"async\"; allowed: evented, threaded\n");
+                     "iobound.ini:3: [server] mode: got \"async\"; allowed: " IOB_MODES_ALLOWED
+                     "\n");
     expect_set_error(
         "IOBOUND_LIMITS_MAX_SLEEP_MS", "limits", "max_sleep_ms", "-5",
         "IOBOUND_LIMITS_MAX_SLEEP_MS: [limits] max_sleep_ms: got \"-5\"; allowed: integer "
@@ -198,8 +212,7 @@ static void test_config_error_lines_name_origin_key_and_allowed(void **state)
                      "iobound.ini:7: [server] bogus: unknown key; allowed: mode, listen, backlog, "
                      "max_connections\n");
     expect_set_error("--set", "srever", "mode", "evented",
-                     "--set: [srever]: unknown section; allowed: server, limits, threaded, log, "
-                     "process\n");
+                     "--set: [srever]: unknown section; allowed: " SECTIONS "\n");
     expect_set_error("t", "log", "level", "trace",
                      "t: [log] level: got \"trace\"; allowed: error, warn, info, debug\n");
     expect_set_error("t", "process", "daemonize", "maybe",
@@ -258,7 +271,7 @@ static void test_config_defaults_match_the_brief(void **state)
     assert_int_equal(d.errors + d.warnings, 0);
     assert_string_equal(iob_mode_name(MODE_EVENTED), "evented");
     assert_string_equal(iob_mode_name(MODE_THREADED), "threaded");
-    assert_null(iob_mode_name(2));
+    assert_null(iob_mode_name(IOB_MODE_COUNT));
 }
 
 static void test_config_empty_file_is_the_defaults(void **state)
@@ -280,14 +293,14 @@ static void test_config_file_collects_every_error_with_its_line(void **state)
     const char *p = DATA_DIR "/bad.ini";
     char want[4096];
     snprintf(want, sizeof want,
-             "%s:3: [server] mode: got \"async\"; allowed: evented, threaded\n"
+             "%s:3: [server] mode: got \"async\"; allowed: " IOB_MODES_ALLOWED "\n"
              "%s:4: [server] bogus: unknown key; allowed: mode, listen, backlog, max_connections\n"
              "%s:5: got \"this line has no equals sign\"; allowed: [section], key = value, ; "
              "comment\n"
              "%s:6: [server] backlog: got \"0\"; allowed: integer 1..65535\n"
              "%s:7: got \"[nowhere\"; allowed: [section], key = value, ; comment\n"
              "%s:9: [limits] max_sleep_ms: got \"1e3\"; allowed: integer 0..3600000\n"
-             "%s:10: [extra]: unknown section; allowed: server, limits, threaded, log, process\n"
+             "%s:10: [extra]: unknown section; allowed: " SECTIONS "\n"
              "%s:15: [process] daemonize: got \"maybe\"; allowed: true, false, yes, no, on, off, "
              "1, 0\n"
              "%s:16: [process] max_connections: unknown key; allowed: daemonize, pid_file, "
@@ -372,7 +385,7 @@ static void test_config_unknown_section_named_at_each_header(void **state)
         for (size_t j = 0; j < 2 && files[i].section[j] != NULL; j++)
             len += (size_t)snprintf(want + len, sizeof want - len,
                                     "%s:%u: [%s]: unknown section; allowed: server, limits, "
-                                    "threaded, log, process\n",
+                                    "threaded, pool, workers, executor, log, process\n",
                                     path, files[i].line[j], files[i].section[j]);
         assert_int_equal(rc, -EINVAL);
         assert_string_equal(d.text, want);
@@ -440,8 +453,8 @@ static void test_config_env_names_every_key_and_refuses_unknown(void **state)
         d.text,
         "IOBOUND_SERVER_MOOD: [server] mood: unknown key; allowed: mode, listen, backlog, "
         "max_connections\n"
-        "IOBOUND_NOPE_X: [nope]: unknown section; allowed: server, limits, threaded, log, process\n"
-        "IOBOUND_X: [x]: unknown section; allowed: server, limits, threaded, log, process\n"
+        "IOBOUND_NOPE_X: [nope]: unknown section; allowed: " SECTIONS "\n"
+        "IOBOUND_X: [x]: unknown section; allowed: " SECTIONS "\n"
         "IOBOUND_THREADED_STACK_SIZE_KB: [threaded] stack_size_kb: got \"1\"; allowed: integer "
         "64..65536\n");
 }
@@ -458,8 +471,7 @@ static void test_config_set_flag_shapes(void **state)
         iob_config_defaults(&c);
         iob_diag_init(&d);
         snprintf(want, sizeof want,
-                 "--set: got \"%s\"; allowed: SECTION.KEY=VALUE, e.g. server.mode=threaded\n",
-                 bad[i]);
+                 "--set: got \"%s\"; allowed: SECTION.KEY=VALUE, e.g. log.level=debug\n", bad[i]);
         assert_int_equal(iob_config_overlay_set(&c, bad[i], &d), -EINVAL);
         assert_string_equal(d.text, want);
     }
@@ -473,7 +485,7 @@ static void test_config_set_flag_shapes(void **state)
     assert_string_equal(c.process.pid_file, "");
     assert_int_equal(iob_config_overlay_set(&c, "server.mode=async", &d), -EINVAL);
     assert_string_equal(d.text,
-                        "--set: [server] mode: got \"async\"; allowed: evented, threaded\n");
+                        "--set: [server] mode: got \"async\"; allowed: " IOB_MODES_ALLOWED "\n");
 }
 
 static void test_config_validate_daemon_and_grace(void **state)
@@ -561,6 +573,10 @@ static void test_config_dump_reloads_to_an_equal_config(void **state)
         "limits.header_timeout_ms=14",
         "limits.idle_timeout_ms=15",
         "threaded.stack_size_kb=65536",
+        "pool.workers=2",
+        "pool.queue=7",
+        "workers.loops=3",
+        "executor.threads=5",
         "log.access_log=off",
         "log.error_log=/var/log/iobound/error.log",
         "log.level=debug",
@@ -627,7 +643,7 @@ static void test_iobound_ini_equals_the_defaults(void **state)
 
 int main(int argc, char **argv)
 {
-    iob_config_set_modes(test_modes, sizeof test_modes / sizeof test_modes[0]);
+    register_test_modes();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_set_case_table),
         cmocka_unit_test(test_config_text_fits_one_ini_line),

@@ -24,8 +24,18 @@
 
 /* Two models as the engine table would describe them, one per value of each trait. */
 static const struct iob_model test_models[] = {
-    {"evented", "one loop <one thread>", false, true, 1, 0, "CPU work"},
-    {"threaded", "a thread per connection", true, false, 1, 1, "memory"},
+    {.name = "evented",
+     .summary = "one loop <one thread>",
+     .cpu_stalls_others = true,
+     .cpu_lanes = 1,
+     .threads_at_rest = 1,
+     .breaks_first = "CPU work"},
+    {.name = "threaded",
+     .summary = "a thread per connection",
+     .wait_costs_thread = true,
+     .threads_at_rest = 1,
+     .threads_per_conn = 1,
+     .breaks_first = "memory"},
 };
 static const struct iob_model *const test_model_list[] = {&test_models[0], &test_models[1]};
 
@@ -595,12 +605,13 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     /* The panel's sentence and the Models table come from the models' traits. */
     assert_non_null(strstr(page, "This server is <strong>evented</strong>: one loop &#60;one "
                                  "thread&#62;. A <code>/sleep</code> holds no thread"));
-    assert_non_null(strstr(page, "CPU requests run one after another"));
+    assert_non_null(strstr(page, "CPU requests on it run one after another"));
     assert_non_null(strstr(page, "<tr class=\"this\"><td>evented</td><td>one loop &#60;one "
-                                 "thread&#62;</td><td>no</td><td>yes</td><td>1</td><td>0</td>"
-                                 "<td>CPU work</td></tr>"));
+                                 "thread&#62;</td><td>no</td><td>yes</td><td>1</td><td>1</td>"
+                                 "<td>0</td><td>CPU work</td></tr>"));
     assert_non_null(strstr(page, "<tr><td>threaded</td><td>a thread per connection</td><td>yes"
-                                 "</td><td>no</td><td>1</td><td>1</td><td>memory</td></tr>"));
+                                 "</td><td>no</td><td>one per connection</td><td>1</td><td>1</td>"
+                                 "<td>memory</td></tr>"));
     for (size_t i = 0; i < iob_routes_count; i++) {
         char row[768], example[128], summary[256];
         const struct iob_route *r = &iob_routes[i];
