@@ -37,6 +37,7 @@ struct iob_request {
     size_t content_type_len;
     const char *body;
     size_t body_len;
+    bool is_draining; /* the server is shutting down: this is the connection's last answer */
 };
 
 /* What every handler may know of the server: limits and the mode's name. Built once by main.c

@@ -11,6 +11,7 @@
 #include "handlers/routes.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
+#include "server/base/notify.h"
 #include "server/cli.h"
 #include "server/daemon.h"
 #include "server/engine/engine.h"
@@ -110,6 +111,10 @@ static int serve(const struct iob_config *cfg)
     if (strcmp(cfg->log.error_log, "-") != 0)
         iob_log(IOB_LOG_INFO, "%s mode listening on %s", engine->name, name);
     iob_daemon_ready(EXIT_OK);
+    /* systemd Type=notify: listening now, so the unit counts as started. */
+    rc = iob_notify("READY=1");
+    if (rc < 0)
+        iob_log(IOB_LOG_WARN, "systemd notify READY=1: %s", strerror(-rc));
 
     struct iob_engine_args args = {.cfg = cfg, .env = &env, .listen_fd = fd};
     rc = engine->run(&args);
