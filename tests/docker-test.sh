@@ -64,10 +64,10 @@ wait_200() {
 }
 
 # --- 1. systemd unit: syntax and directives, and `systemd-analyze security` rates it OK or better
-if ./tests/deploy/systemd.sh "$(command -v true)" docker/iobound.service > "$work/systemd.log" 2>&1; then
+if ./tests/deploy/systemd.sh "$(type -P true)" docker/iobound.service > "$work/systemd.log" 2>&1; then
     pass "systemd unit: verify + security: $(sed -n 's/.*Overall exposure level for //p' "$work/systemd.log")"
 else
-    fail "systemd unit: $(cat "$work/systemd.log")"
+    fail "systemd unit: $(tr "\n" " " < "$work/systemd.log")"
 fi
 
 # --- 2. Dockerfile: build (running the release tests), serve, non-root, SIGTERM; both modes
