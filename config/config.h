@@ -69,8 +69,8 @@ void iob_config_defaults(struct iob_config *cfg);
  * line in d such as
  *   iobound.ini:3: [server] mode: got "async"; allowed: evented, threaded
  * Unknown sections and keys are errors too. */
-int iob_config_set(struct iob_config *cfg, const char *origin, const char *section, const char *key,
-                   const char *value, struct iob_diag *d);
+int iob_config_set(struct iob_config *cfg, const char *origin, const char *section,
+                   const char *key, const char *value, struct iob_diag *d);
 
 /* Loads an INI file over cfg (config/load.c). Returns 0, or -EINVAL when any line was bad (all
  * are reported in d), or a negative errno when the file cannot be read (named in d). */
