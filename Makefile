@@ -5,9 +5,10 @@ MODE   ?= evented
 LISTEN ?= 127.0.0.1:8080
 JOBS   ?= $(shell nproc)
 
-BUILD_PKGS := gcc make cmake pkg-config libevent-dev node-llhttp libinih-dev
+BUILD_PKGS := gcc make cmake pkg-config libevent-dev node-llhttp libinih-dev scdoc
 TEST_PKGS  := $(BUILD_PKGS) libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev curl prometheus \
-              chromium
+              chromium man-db logrotate systemd
+DEB_PKGS   := $(BUILD_PKGS) dpkg-dev file
 
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOB_WERROR=ON
 
@@ -52,7 +53,23 @@ test-tsan:
 	cd build-tsan && setarch $$(uname -m) -R ctest --output-on-failure -j$(JOBS) -L tsan
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-deb
+
+# `make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]`: binary, config, systemd unit, man page
+# and logrotate snippet under PREFIX (config in /etc when PREFIX is /usr). See packaging/.
+PREFIX ?= /usr/local
+.PHONY: install deb
+install: deps-build
+	cmake -S . -B build $(CMAKE_FLAGS) -DIOB_TESTS=OFF -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build build -j$(JOBS) --target iobound iob_man
+	DESTDIR="$(DESTDIR)" cmake --install build
+
+# `make deb`: build-deb/iobound_<version>_<arch>.deb (CPack; prefix /usr, config in /etc).
+deb:
+	@./.ci/install-deps $(DEB_PKGS)
+	cmake -S . -B build-deb $(CMAKE_FLAGS) -DIOB_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr
+	cmake --build build-deb -j$(JOBS) --target iobound iob_man
+	cd build-deb && cpack -G DEB
 
 # The deployment files (Dockerfile, compose, k8s manifests, systemd unit) checked with podman.
 # Minutes when cold, so not part of `make test`. See tests/docker-test.sh.

@@ -43,6 +43,7 @@ struct iob_config {
         char access_log[IOB_CONFIG_STR_MAX]; /* "-" stdout, a path, or "off" */
         char error_log[IOB_CONFIG_STR_MAX];  /* "-" stderr or a path */
         enum iob_log_level level;
+        enum iob_log_format format;
     } log;
     struct {
         bool daemonize;

@@ -17,6 +17,8 @@
 
 /* Enum keys are stored through an int; the level enum must be int-sized for that. */
 _Static_assert(sizeof(enum iob_log_level) == sizeof(int), "enum iob_log_level is stored as an int");
+_Static_assert(sizeof(enum iob_log_format) == sizeof(int),
+               "enum iob_log_format is stored as an int");
 
 /* The engine table's names; config never lists the models itself. */
 static const char *const *mode_names;
@@ -47,6 +49,16 @@ static int level_count(void)
 static const char *level_name(int value)
 {
     return iob_log_level_name((enum iob_log_level)value);
+}
+
+static int format_count(void)
+{
+    return IOB_LOG_FORMAT_COUNT;
+}
+
+static const char *format_name(int value)
+{
+    return iob_log_format_name((enum iob_log_format)value);
 }
 
 /* Names the section and the field together, so a key's text and its struct member cannot drift. */
@@ -96,6 +108,9 @@ static const struct iob_key keys[] = {
     {AT(log, error_log), IOB_KEY_STRING, "-", 1, .help = "- (stderr) | path"},
     {AT(log, level), IOB_KEY_ENUM, "info", .enum_name = level_name, .enum_count = level_count,
      .help = "least severe level logged"},
+    {AT(log, format), IOB_KEY_ENUM, "clf", .enum_name = format_name,
+     .enum_count = format_count,
+     .help = "access lines: Common Log Format + duration, or one JSON object a line"},
 
     {AT(process, daemonize), IOB_KEY_BOOL, "false",
      .help = "detach; needs pid_file and both logs in files"},

@@ -13,6 +13,7 @@ iob_plan_fn iob_cpu_plan;
 iob_finish_fn iob_cpu_finish;
 iob_plan_fn iob_echo_plan;
 iob_plan_fn iob_healthz_plan;
+iob_plan_fn iob_readyz_plan;
 iob_plan_fn iob_metrics_plan;
 iob_plan_fn iob_drip_plan;
 iob_plan_fn iob_status_plan;

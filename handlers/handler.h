@@ -37,6 +37,7 @@ struct iob_request {
     size_t content_type_len;
     const char *body;
     size_t body_len;
+    bool is_draining; /* the server is shutting down: this is the connection's last answer */
 };
 
 /* A concurrency model as a handler may show it (the index page): its row of the engine table,

@@ -28,6 +28,8 @@ const struct iob_route iob_routes[] = {
      "returns the request body with its Content-Type", iob_echo_plan, NULL},
     {"healthz", "/healthz", GET_HEAD, "GET, HEAD", "/healthz", "liveness for probes: ok",
      iob_healthz_plan, NULL},
+    {"readyz", "/readyz", GET_HEAD, "GET, HEAD", "/readyz",
+     "readiness for probes: ready, or 503 once the server drains (SIGTERM)", iob_readyz_plan, NULL},
     {"metrics", "/metrics", GET_HEAD, "GET, HEAD", "/metrics", "Prometheus text format 0.0.4",
      iob_metrics_plan, NULL},
     {"drip", "/drip", GET_HEAD, "GET, HEAD", "/drip?bytes=10&chunks=5&ms=200",
@@ -43,12 +45,19 @@ const size_t iob_route_other = sizeof iob_routes / sizeof iob_routes[0];
 _Static_assert(sizeof iob_routes / sizeof iob_routes[0] + 1 <= IOB_METRICS_ROUTES_MAX,
                "the metrics registry holds every route label and \"other\"");
 
+#define OTHER_LABEL "other"
+
 size_t iob_route_labels(const char **labels)
 {
     for (size_t i = 0; i < iob_routes_count; i++)
         labels[i] = iob_routes[i].label;
-    labels[iob_route_other] = "other";
+    labels[iob_route_other] = OTHER_LABEL;
     return iob_routes_count + 1;
+}
+
+const char *iob_route_label(const struct iob_route *route)
+{
+    return route ? route->label : OTHER_LABEL;
 }
 
 const struct iob_route *iob_route_find(const char *path, size_t len)

@@ -12,6 +12,7 @@
 #include "handlers/routes.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
+#include "server/base/notify.h"
 #include "server/cli.h"
 #include "server/daemon.h"
 #include "server/engine/engine.h"
@@ -127,6 +128,7 @@ static int serve(const struct iob_config *cfg)
         fprintf(stderr, "iobound: %s\n", err);
         return EXIT_RUNTIME;
     }
+    iob_log_set_format(cfg->log.format);
     size_t n;
     const struct iob_engine *engine = &iob_engines(&n)[cfg->server.mode];
     struct iob_engine_args args = build_args(cfg);
@@ -168,6 +170,10 @@ static int serve(const struct iob_config *cfg)
     if (strcmp(cfg->log.error_log, "-") != 0)
         iob_log(IOB_LOG_INFO, "%s mode listening on %s", env.mode, name);
     iob_daemon_ready(EXIT_OK);
+    /* systemd Type=notify: listening now, so the unit counts as started. */
+    rc = iob_notify("READY=1");
+    if (rc < 0)
+        iob_log(IOB_LOG_WARN, "systemd notify READY=1: %s", strerror(-rc));
 
     args.env = &env;
     args.listen_fd = fd;

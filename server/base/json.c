@@ -3,9 +3,11 @@
 #include "server/base/json.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
 
-/* The escape for byte c, or NULL when c goes out as it is. */
-static const char *escape_of(unsigned char c, char spare[7])
+/* The escape for byte c, or NULL when c goes out as it is; want_ascii escapes 0x7f and up. */
+static const char *escape_of(unsigned char c, bool want_ascii, char spare[7])
 {
     static const char hex[] = "0123456789abcdef";
     switch (c) {
@@ -20,7 +22,7 @@ static const char *escape_of(unsigned char c, char spare[7])
     case '\t':
         return "\\t";
     }
-    if (c >= 0x20)
+    if (c >= 0x20 && (!want_ascii || c < 0x7f))
         return NULL;
     spare[0] = '\\';
     spare[1] = 'u';
@@ -38,7 +40,7 @@ int iob_json_string(struct iob_buf *b, const char *s, size_t len)
     size_t start = 0; /* s[start..i) needs no escaping and is appended in one go */
     for (size_t i = 0; rc == 0 && i < len; i++) {
         char spare[7];
-        const char *esc = escape_of((unsigned char)s[i], spare);
+        const char *esc = escape_of((unsigned char)s[i], false, spare);
         if (!esc)
             continue;
         rc = iob_buf_append(b, s + start, i - start);
@@ -49,6 +51,21 @@ int iob_json_string(struct iob_buf *b, const char *s, size_t len)
     if (rc == 0)
         rc = iob_buf_append(b, s + start, len - start);
     return rc ? rc : iob_buf_append(b, "\"", 1);
+}
+
+size_t iob_json_escape(char *out, size_t room, const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char spare[7];
+        const char *esc = escape_of((unsigned char)s[i], true, spare);
+        size_t m = esc ? strlen(esc) : 1;
+        if (n + m > room)
+            break;
+        memcpy(out + n, esc ? esc : s + i, m);
+        n += m;
+    }
+    return n;
 }
 
 int iob_json_ms(struct iob_buf *b, uint64_t ns)

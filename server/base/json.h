@@ -8,5 +8,10 @@
 
 /* Appends s[0..len) as a quoted JSON string, escaping quotes, backslashes and control bytes. */
 int iob_json_string(struct iob_buf *b, const char *s, size_t len);
+/* Writes s[0..len) escaped for the inside of a JSON string into out[0..room), without quotes
+ * and without a NUL. Bytes from 0x7f up become \u00XX too, so the output is pure ASCII and a
+ * line stays valid JSON whatever a client sent. Stops before an escape that would not fit;
+ * returns the bytes written. For fixed buffers such as a log line. */
+size_t iob_json_escape(char *out, size_t room, const char *s, size_t len);
 /* Appends a duration in nanoseconds as milliseconds with two decimals, e.g. 100.42. */
 int iob_json_ms(struct iob_buf *b, uint64_t ns);

@@ -15,6 +15,7 @@
 #include "server/base/clock.h"
 #include "server/base/fdio.h"
 #include "server/base/log.h"
+#include "server/base/notify.h"
 #include "server/engine/accept.h"
 
 /* How often a supervisor looks at the open count while it drains. */
@@ -58,11 +59,21 @@ static void raise_fd(int fd)
     (void)!write(fd, &one, sizeof(one));
 }
 
+/* Tells systemd (Type=notify) what the server is doing; nothing without $NOTIFY_SOCKET. */
+static void notify(const char *state)
+{
+    int rc = iob_notify(state);
+    if (rc < 0)
+        iob_log(IOB_LOG_WARN, "systemd notify %s: %s", state, strerror(-rc));
+}
+
 static void reopen_logs(void)
 {
+    notify("RELOADING=1");
     int rc = iob_log_reopen();
     if (rc < 0)
         iob_log(IOB_LOG_ERROR, "reopening logs: %s", strerror(-rc));
+    notify("READY=1");
 }
 
 enum iob_stop_event iob_stop_take(void)
@@ -82,6 +93,7 @@ enum iob_stop_event iob_stop_take(void)
     }
     iob_log(IOB_LOG_INFO, "stopping: %zu connections open; grace %u ms", iob_accept_open(),
             (unsigned)grace_ms);
+    notify("STOPPING=1");
     atomic_store(&grace_deadline_ns, iob_clock_now_ns() + grace_ms * IOB_NS_PER_MS);
     raise_fd(drain_fd);
     return IOB_STOP_DRAIN;

@@ -94,9 +94,24 @@ static int on_header_field_complete(llhttp_t *p)
         c->header = IOB_HEADER_CONTENT_TYPE;
     else if (field_is(c, "expect"))
         c->header = IOB_HEADER_EXPECT;
+    else if (field_is(c, "user-agent"))
+        c->header = IOB_HEADER_USER_AGENT;
     else
         c->header = IOB_HEADER_OTHER;
     return 0;
+}
+
+/* Where the value of the header being parsed is kept, or NULL when it is not. */
+static struct iob_kept *kept_of(struct iob_conn *c)
+{
+    switch (c->header) {
+    case IOB_HEADER_CONTENT_TYPE:
+        return &c->ctype;
+    case IOB_HEADER_USER_AGENT:
+        return &c->user_agent;
+    default:
+        return NULL;
+    }
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
@@ -109,14 +124,15 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     const char *from = c->exec_base + (from_off - c->exec_off);
     if (c->field_len && (memchr(from, '\n', (size_t)(at - from)) || c->lf_end > c->field_end))
         return reject(c, 400, "obsolete line folding in a header is not allowed");
-    if (c->header == IOB_HEADER_CONTENT_TYPE) {
-        if (!c->has_ctype) {
-            c->has_ctype = true;
-            c->ctype_off = c->head.len;
+    struct iob_kept *k = kept_of(c);
+    if (k && !k->is_done) {
+        if (!k->is_set) {
+            k->is_set = true;
+            k->off = c->head.len;
         }
         if (iob_buf_append(&c->head, at, len) < 0)
             return reject(c, 431, msg_431);
-        c->ctype_len += len;
+        k->len += len;
     } else if (c->header == IOB_HEADER_EXPECT) {
         for (size_t i = 0; i < len && c->expect_len < sizeof(c->expect); i++)
             c->expect[c->expect_len++] = (char)(at[i] | 0x20);
@@ -132,6 +148,9 @@ static int on_header_value_complete(llhttp_t *p)
         return reject(c, 400, "empty header name");
     if (c->header == IOB_HEADER_HOST)
         c->host_count++;
+    struct iob_kept *k = kept_of(c);
+    if (k)
+        k->is_done = k->is_set;
     c->field_len = 0;
     c->header = IOB_HEADER_OTHER;
     return 0;
@@ -304,8 +323,7 @@ void iob_conn_request_done(struct iob_conn *c)
     c->head_bytes = 0;
     c->header = IOB_HEADER_OTHER;
     c->field_len = 0;
-    c->ctype_off = c->ctype_len = 0;
-    c->has_ctype = false;
+    c->ctype = c->user_agent = (struct iob_kept){0};
     c->expect_len = 0;
     c->host_count = 0;
     c->skip_body = false;
@@ -320,8 +338,8 @@ static void complete_request(struct iob_conn *c)
     struct iob_request *r = &c->x.req;
     r->method = c->x.method;
     r->method_name = c->x.method_name;
-    r->content_type = c->has_ctype ? c->head.data + c->ctype_off : NULL;
-    r->content_type_len = c->ctype_len;
+    r->content_type = c->ctype.is_set ? c->head.data + c->ctype.off : NULL;
+    r->content_type_len = c->ctype.len;
     r->body = c->body.data;
     r->body_len = c->skip_body ? 0 : c->body.len;
 }

@@ -47,10 +47,23 @@ static void account(struct iob_conn *c, bool begun, size_t body_bytes)
         iob_metrics_request_end(route_id(x->route), x->res.status, duration_ns);
     else
         iob_metrics_request_count(route_id(x->route), x->res.status, duration_ns);
-    if (iob_log_access_enabled())
-        iob_log_access(c->peer, x->method_name ? x->method_name : "-",
-                       c->head.data ? c->head.data : "", c->url_len, x->http_minor, x->res.status,
-                       body_bytes, duration_ns);
+    if (!iob_log_access_enabled())
+        return;
+    const struct iob_kept *ua = &c->user_agent;
+    iob_log_access(&(struct iob_access){
+        .peer = c->peer,
+        .method = x->method_name ? x->method_name : "-",
+        .target = c->head.data ? c->head.data : "",
+        .target_len = c->url_len,
+        .http_minor = x->http_minor,
+        .status = x->res.status,
+        .body_bytes = body_bytes,
+        .duration_ns = duration_ns,
+        .route = iob_route_label(x->route),
+        .mode = c->env->mode,
+        .user_agent = ua->is_set ? c->head.data + ua->off : NULL,
+        .user_agent_len = ua->len,
+    });
 }
 
 /* Writes the answer in x->res to the output, counts and logs it. */
@@ -80,6 +93,7 @@ enum iob_step iob_exchange_begin(struct iob_conn *c, struct iob_plan **plan)
     x->res.body = &x->res_body;
     x->plan.seed = iob_conn_random(c);
     *plan = &x->plan;
+    x->req.is_draining = c->draining;
     iob_metrics_request_begin();
     if (!x->route)
         x->step = iob_handler_error(&x->res, 404, "no such path; GET / lists the endpoints");

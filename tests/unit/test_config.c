@@ -82,6 +82,10 @@ static const struct set_case cases[] = {
     {"log", "level", "info", "info"},
     {"log", "level", "debug", "debug"},
     {"log", "level", "trace", NULL},
+    {"log", "format", "clf", "clf"},
+    {"log", "format", "json", "json"},
+    {"log", "format", "JSON", NULL},
+    {"log", "format", "", NULL},
     /* bools */
     {"process", "daemonize", "true", "true"},
     {"process", "daemonize", "false", "false"},
@@ -580,6 +584,7 @@ static void test_config_dump_reloads_to_an_equal_config(void **state)
         "log.access_log=off",
         "log.error_log=/var/log/iobound/error.log",
         "log.level=debug",
+        "log.format=json",
         "process.daemonize=yes",
         "process.pid_file=/run/x.pid",
         "process.shutdown_grace_ms=0",

@@ -144,6 +144,28 @@ static void test_healthz_answers_ok(void **state)
     done(&o);
 }
 
+/* Readiness fails while the server drains, liveness does not: a balancer stops sending new
+ * requests, the orchestrator does not restart the pod. */
+static void test_readyz_is_503_only_while_draining(void **state)
+{
+    (void)state;
+    struct outcome o;
+    struct iob_request req = {
+        .method = IOB_METHOD_GET, .method_name = "GET", .path = "/readyz", .path_len = 7};
+    serve_with(&o, &default_env, &req, 1 << 20, SEED);
+    expect(&o, 200, TEXT, "ready\n");
+    done(&o);
+    req.is_draining = true;
+    serve_with(&o, &default_env, &req, 1 << 20, SEED);
+    expect(&o, 503, JSON, "{\"error\":\"draining: shutting down, send new requests elsewhere\"}\n");
+    done(&o);
+    req.path = "/healthz";
+    req.path_len = 8;
+    serve_with(&o, &default_env, &req, 1 << 20, SEED);
+    expect(&o, 200, TEXT, "ok\n");
+    done(&o);
+}
+
 static void test_sleep_plans_wait_and_reports_it(void **state)
 {
     (void)state;
@@ -636,8 +658,8 @@ static void test_index_lists_mode_routes_and_limits(void **state)
 static void test_routes_labels_follow_the_table(void **state)
 {
     (void)state;
-    static const char *const want[] = {"index",   "hello",   "sleep", "gather", "cpu",  "echo",
-                                       "healthz", "metrics", "drip",  "status", "other"};
+    static const char *const want[] = {"index",   "hello",  "sleep",   "gather", "cpu",    "echo",
+                                       "healthz", "readyz", "metrics", "drip",   "status", "other"};
     const char *labels[IOB_METRICS_ROUTES_MAX];
     assert_int_equal(iob_route_labels(labels), sizeof want / sizeof want[0]);
     assert_int_equal(iob_route_other, iob_routes_count);
@@ -666,6 +688,7 @@ static void test_routes_find_exact_paths_and_prefix_rows(void **state)
         {"/cpu", "cpu"},
         {"/echo", "echo"},
         {"/healthz", "healthz"},
+        {"/readyz", "readyz"},
         {"/metrics", "metrics"},
         {"/hello/", NULL},
         {"/hellox", NULL},
@@ -718,6 +741,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_answers_at_once),
         cmocka_unit_test(test_healthz_answers_ok),
+        cmocka_unit_test(test_readyz_is_503_only_while_draining),
         cmocka_unit_test(test_sleep_plans_wait_and_reports_it),
         cmocka_unit_test(test_sleep_rejects_bad_ms_with_allowed_range),
         cmocka_unit_test(test_gather_reports_each_task_relative_to_start),

@@ -45,6 +45,21 @@ static void test_json_string_reports_cap(void **state)
     iob_buf_fini(&b);
 }
 
+/* The fixed-buffer form: pure ASCII out, and an escape that does not fit is left out whole. */
+static void test_json_escape_is_ascii_and_never_splits_an_escape(void **state)
+{
+    (void)state;
+    static const char in[] = "a\"\x7f\xc3\xa9\x01";
+    char out[64];
+    size_t n = iob_json_escape(out, sizeof out, in, sizeof in - 1);
+    assert_int_equal(n, strlen("a\\\"\\u007f\\u00c3\\u00a9\\u0001"));
+    assert_memory_equal(out, "a\\\"\\u007f\\u00c3\\u00a9\\u0001", n);
+    /* Room for "a", "\"" and 3 of the 6 bytes of "\u007f": stops after the quote. */
+    assert_int_equal(iob_json_escape(out, 6, in, sizeof in - 1), 3);
+    assert_memory_equal(out, "a\\\"", 3);
+    assert_int_equal(iob_json_escape(out, 0, in, sizeof in - 1), 0);
+}
+
 static void test_json_ms_two_decimals_rounded(void **state)
 {
     (void)state;
@@ -79,6 +94,7 @@ int main(void)
         cmocka_unit_test(test_json_string_escapes_quotes_backslashes_controls),
         cmocka_unit_test(test_json_string_keeps_nul_bytes_as_escapes),
         cmocka_unit_test(test_json_string_reports_cap),
+        cmocka_unit_test(test_json_escape_is_ascii_and_never_splits_an_escape),
         cmocka_unit_test(test_json_ms_two_decimals_rounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
