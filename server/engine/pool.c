@@ -33,6 +33,7 @@ struct slot {
     struct iob_bconn *b;
     int fd;
     uint64_t queued_ns;       /* when it joined the queue */
+    bool in_epoll;            /* added to epfd (re-armed with MOD from then on) */
     struct slot *prev, *next; /* in the idle list, or (next only) the queue */
 };
 
@@ -84,7 +85,8 @@ static void enqueue(struct pool *p, struct slot *s)
 }
 
 /* Waits in epfd for the next request (or a timeout, swept by the acceptor). Worker or acceptor
- * thread; the slot must be on the idle list before epoll can report it. */
+ * thread. The slot joins the idle list and epfd under the mutex, so whoever epoll hands it to
+ * next (through that mutex) sees all this thread did with it. */
 static void park(struct pool *p, struct slot *s)
 {
     pthread_mutex_lock(&p->mu);
@@ -99,15 +101,14 @@ static void park(struct pool *p, struct slot *s)
     if (p->idle)
         p->idle->prev = s;
     p->idle = s;
-    pthread_mutex_unlock(&p->mu);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = s};
-    if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0 &&
-        epoll_ctl(p->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
-        pthread_mutex_lock(&p->mu);
+    if (epoll_ctl(p->epfd, s->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev) == 0) {
+        s->in_epoll = true;
+    } else {
         unlink_idle(p, s);
-        enqueue(p, s); /* cannot watch it: a worker will (blocking) */
-        pthread_mutex_unlock(&p->mu);
+        enqueue(p, s); /* cannot watch it: a worker waits on it instead (blocking) */
     }
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void *worker_main(void *arg)
@@ -134,8 +135,8 @@ static void *worker_main(void *arg)
         else
             free(s);
     }
-    unref(p);
     iob_metrics_thread_exited();
+    unref(p);
     return NULL;
 }
 
@@ -262,17 +263,17 @@ int iob_pool_run(const struct iob_engine_args *args)
         return rc;
     }
     iob_metrics_queue_enable();
+    pthread_t *threads = calloc(args->pool_workers, sizeof(*threads));
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, args->thread_stack_bytes);
-    for (unsigned i = 0; i < args->pool_workers; i++) {
-        pthread_t th;
+    unsigned started = 0;
+    for (; threads && started < args->pool_workers; started++) {
         atomic_fetch_add(&p->refs, 1);
-        int rc = pthread_create(&th, &attr, worker_main, p);
+        int rc = pthread_create(&threads[started], &attr, worker_main, p);
         if (rc != 0) {
             atomic_fetch_sub(&p->refs, 1);
-            iob_log(IOB_LOG_WARN, "pool: %u of %u workers: %s", i, args->pool_workers,
+            iob_log(IOB_LOG_WARN, "pool: %u of %u workers: %s", started, args->pool_workers,
                     strerror(rc));
             break;
         }
@@ -291,6 +292,12 @@ int iob_pool_run(const struct iob_engine_args *args)
     p->stopping = true; /* workers end once the queue is empty */
     pthread_cond_broadcast(&p->ready);
     pthread_mutex_unlock(&p->mu);
+    /* Drained: every worker is about to end, so wait for it. Else (grace, stop now) a worker may
+     * still be inside a wait: it is let go, and the last reference frees the pool. */
+    bool drained = iob_accept_open() == 0;
+    for (unsigned i = 0; i < started; i++)
+        drained ? pthread_join(threads[i], NULL) : pthread_detach(threads[i]);
+    free(threads);
     unref(p);
     return rc;
 }
