@@ -17,6 +17,11 @@ iob_plan_fn iob_metrics_plan;
 iob_plan_fn iob_drip_plan;
 iob_plan_fn iob_status_plan;
 iob_finish_fn iob_status_finish;
+iob_plan_fn iob_anything_plan;
+iob_finish_fn iob_anything_finish;
+iob_plan_fn iob_sse_plan;
+iob_plan_fn iob_bytes_plan;
+iob_plan_fn iob_fault_plan;
 
 /* The JSON bodies of timed endpoints share their ends: each opens with the mode and reports
  * the step's elapsed time. Return as iob_buf_append(). */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "server/base/clock.h"
+#include "server/base/fdio.h"
 #include "server/base/log.h"
 #include "server/engine/accept.h"
 #include "server/engine/stop.h"
@@ -158,7 +159,10 @@ void iob_blocking_serve(const struct iob_blocking_ops *ops, void *ctx, const str
     s.conn = iob_conn_new(env, peer);
     if (!s.conn)
         iob_log(IOB_LOG_WARN, "no memory for a connection from %s", peer);
-    if (s.conn && serve(&s))
+    bool lingers = s.conn && serve(&s);
+    if (s.conn && iob_conn_want_reset(s.conn))
+        iob_fd_abort(fd); /* a /fault reset: the close sends an RST */
+    else if (lingers)
         linger(&s);
     iob_conn_free(s.conn);
     close(fd);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "server/base/clock.h"
+#include "server/base/fdio.h"
 #include "server/base/log.h"
 #include "server/engine/accept.h"
 #include "server/engine/nbconn.h"
@@ -107,6 +108,8 @@ static void apply(struct ev_conn *ec)
     for (;;) {
         iob_nb_next(ec->nb, &n);
         if (n.close) {
+            if (n.reset)
+                iob_fd_abort(ec->fd);
             conn_free(ec);
             return;
         }

@@ -19,6 +19,7 @@ struct iob_nbconn;
 /* What the engine does after an event, in this order. */
 struct iob_nb_next {
     bool close;           /* free it (iob_nb_free()) and close the socket; nothing else */
+    bool reset;           /* with close: abort it, an RST instead of a FIN (iob_fd_abort()) */
     bool shutdown_wr;     /* once: shut down our side's writes (the linger begins) */
     struct iob_plan *cpu; /* once: run cpu->work(cpu) anywhere, then iob_nb_cpu_done() */
     const char *write;    /* send write[0..write_len), then iob_nb_sent() */

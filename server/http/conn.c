@@ -72,6 +72,10 @@ static uint64_t stream_off(const struct iob_conn *c, const char *at)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct iob_conn *c = conn_of(p);
+    /* Every header is kept as a "name:value\n" line after the URL (GET /anything shows them);
+     * the lines are shorter than the raw ones, so max_header_bytes bounds them too. */
+    if (iob_buf_append(&c->head, at, len) < 0)
+        return reject(c, 431, msg_431);
     c->field_end = stream_off(c, at) + len;
     for (size_t i = 0; i < len && c->field_len + i < sizeof(c->field); i++)
         c->field[c->field_len + i] = (char)(at[i] | 0x20);
@@ -96,7 +100,7 @@ static int on_header_field_complete(llhttp_t *p)
         c->header = IOB_HEADER_EXPECT;
     else
         c->header = IOB_HEADER_OTHER;
-    return 0;
+    return iob_buf_puts(&c->head, ":") < 0 ? reject(c, 431, msg_431) : 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
@@ -109,13 +113,14 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     const char *from = c->exec_base + (from_off - c->exec_off);
     if (c->field_len && (memchr(from, '\n', (size_t)(at - from)) || c->lf_end > c->field_end))
         return reject(c, 400, "obsolete line folding in a header is not allowed");
-    if (c->header == IOB_HEADER_CONTENT_TYPE) {
-        if (!c->has_ctype) {
-            c->has_ctype = true;
-            c->ctype_off = c->head.len;
-        }
-        if (iob_buf_append(&c->head, at, len) < 0)
-            return reject(c, 431, msg_431);
+    if (c->header == IOB_HEADER_CONTENT_TYPE && !c->has_ctype) {
+        /* The first Content-Type is the one the request view shows. */
+        c->has_ctype = c->in_ctype = true;
+        c->ctype_off = c->head.len;
+    }
+    if (iob_buf_append(&c->head, at, len) < 0)
+        return reject(c, 431, msg_431);
+    if (c->header == IOB_HEADER_CONTENT_TYPE && c->in_ctype) {
         c->ctype_len += len;
     } else if (c->header == IOB_HEADER_EXPECT) {
         for (size_t i = 0; i < len && c->expect_len < sizeof(c->expect); i++)
@@ -132,6 +137,9 @@ static int on_header_value_complete(llhttp_t *p)
         return reject(c, 400, "empty header name");
     if (c->header == IOB_HEADER_HOST)
         c->host_count++;
+    if (iob_buf_puts(&c->head, "\n") < 0)
+        return reject(c, 431, msg_431);
+    c->in_ctype = false;
     c->field_len = 0;
     c->header = IOB_HEADER_OTHER;
     return 0;
@@ -265,6 +273,7 @@ struct iob_conn *iob_conn_new(const struct iob_env *env, const char *peer)
     /* Answers are bounded by the largest body a handler makes (echo, metrics) plus headers. */
     iob_buf_init(&c->x.res_body, env->max_body_bytes + 256 * 1024);
     iob_buf_init(&c->out, 2 * (env->max_body_bytes + 256 * 1024));
+    iob_buf_init(&c->staged, env->max_body_bytes + 256 * 1024 + env->max_header_bytes);
     return c;
 }
 
@@ -277,6 +286,7 @@ void iob_conn_free(struct iob_conn *c)
     iob_buf_fini(&c->body);
     iob_buf_fini(&c->x.res_body);
     iob_buf_fini(&c->out);
+    iob_buf_fini(&c->staged);
     free(c->parser);
     free(c);
 }
@@ -299,13 +309,14 @@ void iob_conn_request_done(struct iob_conn *c)
     c->x.res_body = res_body;
     iob_buf_reset(&c->head);
     iob_buf_reset(&c->body);
+    iob_buf_reset(&c->staged);
     c->url_len = 0;
     c->url_done = false;
     c->head_bytes = 0;
     c->header = IOB_HEADER_OTHER;
     c->field_len = 0;
     c->ctype_off = c->ctype_len = 0;
-    c->has_ctype = false;
+    c->has_ctype = c->in_ctype = false;
     c->expect_len = 0;
     c->host_count = 0;
     c->skip_body = false;
@@ -324,6 +335,11 @@ static void complete_request(struct iob_conn *c)
     r->content_type_len = c->ctype_len;
     r->body = c->body.data;
     r->body_len = c->skip_body ? 0 : c->body.len;
+    r->target = c->head.data;
+    r->target_len = c->url_len;
+    r->headers = c->head.data + c->url_len;
+    r->headers_len = c->head.len - c->url_len;
+    r->peer = c->peer;
 }
 
 /* llhttp 8.1 strict still takes a bare LF as the empty line that ends the headers or a chunked
@@ -451,6 +467,11 @@ struct iob_buf *iob_conn_output(struct iob_conn *c)
 bool iob_conn_want_close(const struct iob_conn *c)
 {
     return c->want_close;
+}
+
+bool iob_conn_want_reset(const struct iob_conn *c)
+{
+    return c->want_reset;
 }
 
 bool iob_conn_is_idle(const struct iob_conn *c)

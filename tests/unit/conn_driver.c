@@ -39,12 +39,14 @@ const struct iob_env iob_drive_env = {
     .header_timeout_ms = 10000,
     .idle_timeout_ms = 5000,
     .max_connections = 10000,
+    .allow_faults = true,
 };
 
 void iob_drive_init(void)
 {
     static const char *labels[IOB_METRICS_ROUTES_MAX];
     iob_metrics_init(iob_drive_env.mode, labels, iob_route_labels(labels));
+    iob_metrics_init_faults(iob_fault_names, IOB_FAULT_COUNT);
 }
 
 /* The HTTP layer broke a promise: stop here, so a fuzzer run or a test names the input. */

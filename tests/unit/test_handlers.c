@@ -625,18 +625,23 @@ static void test_index_lists_mode_routes_and_limits(void **state)
 static void test_routes_labels_follow_the_table(void **state)
 {
     (void)state;
-    static const char *const want[] = {"index",   "hello",   "sleep", "gather", "cpu",  "echo",
-                                       "healthz", "metrics", "drip",  "status", "other"};
+    static const char *const want[] = {"index",    "hello",   "sleep",   "gather", "cpu",
+                                       "echo",     "healthz", "metrics", "drip",   "status",
+                                       "anything", "sse",     "bytes",   "fault",  "other"};
     const char *labels[IOB_METRICS_ROUTES_MAX];
     assert_int_equal(iob_route_labels(labels), sizeof want / sizeof want[0]);
     assert_int_equal(iob_route_other, iob_routes_count);
     for (size_t i = 0; i < iob_routes_count; i++) {
         assert_string_equal(iob_routes[i].label, want[i]);
         assert_string_equal(labels[i], iob_routes[i].label);
+        bool is_any = iob_routes[i].methods == IOB_METHOD_ANY;
         bool is_get = iob_routes[i].methods & IOB_METHOD_GET;
-        assert_string_equal(iob_routes[i].allow, is_get ? "GET, HEAD" : "POST");
-        assert_int_equal(iob_routes[i].methods,
-                         is_get ? IOB_METHOD_GET | IOB_METHOD_HEAD : IOB_METHOD_POST);
+        assert_string_equal(iob_routes[i].allow, is_any   ? "any but CONNECT"
+                                                 : is_get ? "GET, HEAD"
+                                                          : "POST");
+        if (!is_any)
+            assert_int_equal(iob_routes[i].methods,
+                             is_get ? IOB_METHOD_GET | IOB_METHOD_HEAD : IOB_METHOD_POST);
     }
     assert_string_equal(labels[iob_route_other], "other");
 }
@@ -672,6 +677,17 @@ static void test_routes_find_exact_paths_and_prefix_rows(void **state)
         {"/status", NULL},
         {"/statu", NULL},
         {"/statusx/1", NULL},
+        /* A row ending in "/..." takes its path and every path below it. */
+        {"/anything", "anything"},
+        {"/anything/", "anything"},
+        {"/anything/a/b", "anything"},
+        {"/anythingelse", NULL},
+        {"/anything...", NULL},
+        {"/anythin", NULL},
+        {"/sse", "sse"},
+        {"/bytes", "bytes"},
+        {"/fault", "fault"},
+        {"/fault/", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct iob_route *r = iob_route_find(cases[i].path, strlen(cases[i].path));
