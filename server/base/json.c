@@ -43,6 +43,8 @@ int iob_json_string(struct iob_buf *b, const char *s, size_t len)
 
 int iob_json_escaped(struct iob_buf *b, const char *s, size_t len)
 {
+    if (len == 0)
+        return 0; /* s may be NULL then (a request without a body) */
     int rc = 0;
     size_t start = 0; /* s[start..i) needs no escaping and is appended in one go */
     for (size_t i = 0; rc == 0 && i < len; i++) {
@@ -199,8 +201,10 @@ static bool scan_value(struct scan *s)
 
 bool iob_json_is_valid(const char *s, size_t len)
 {
+    if (!s)
+        return false;
     struct scan sc = {s, s + len, 0};
-    if (!s || !scan_value(&sc))
+    if (!scan_value(&sc))
         return false;
     skip_blanks(&sc);
     return sc.p == sc.end;
