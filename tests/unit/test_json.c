@@ -1,6 +1,5 @@
-/* Unit tests for server/base/json.c: string escaping, fixed-point milliseconds and the
- * validity check of /anything's json field, compared
- * byte for byte. */
+/* Unit tests for server/base/json.c: string escaping and fixed-point milliseconds, compared byte
+ * for byte, and the validity check behind /anything's json field. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
