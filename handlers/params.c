@@ -229,6 +229,32 @@ static int read_u64(const struct iob_request *req, const char *name, uint64_t mi
     return 1;
 }
 
+/* More pieces would only add per-piece overhead (a timer or a wake-up each). */
+#define MAX_PIECES 1000
+
+int iob_param_paced(const struct iob_request *req, const struct iob_env *env,
+                    const char *count_name, uint64_t min_count, uint64_t default_count,
+                    uint64_t default_ms, struct iob_plan *plan, char *err, size_t errlen)
+{
+    int rc = iob_param_u64_opt(req, count_name, min_count, MAX_PIECES, default_count,
+                               &plan->n_chunks, err, errlen);
+    uint64_t per_piece_max = env->max_sleep_ms / (plan->n_chunks ? plan->n_chunks : 1);
+    if (rc >= 0)
+        rc = iob_param_u64_opt(req, "ms", 0, env->max_sleep_ms,
+                               default_ms < per_piece_max ? default_ms : per_piece_max, &plan->ms,
+                               err, errlen);
+    if (rc < 0)
+        return rc;
+    /* The whole stream is one wait, so it obeys the wait limit; dividing avoids the overflow. */
+    if (plan->ms > per_piece_max) {
+        snprintf(err, errlen,
+                 "%s*ms must be at most %" PRIu64 " (max_sleep_ms); got %" PRIu64 "*%" PRIu64,
+                 count_name, env->max_sleep_ms, plan->n_chunks, plan->ms);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int iob_param_choice(const struct iob_request *req, const char *name, const char *const *names,
                      size_t n, size_t *index, char *err, size_t errlen)
 {

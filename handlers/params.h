@@ -19,6 +19,14 @@ int iob_param_u64(const struct iob_request *req, const char *name, uint64_t max,
 int iob_param_u64_opt(const struct iob_request *req, const char *name, uint64_t min, uint64_t max,
                       uint64_t fallback, uint64_t *out, char *err, size_t errlen);
 
+/* The pacing of a stream (/drip, /sse): parameter count_name (absent: default_count) pieces in
+ * [min_count, 1000] into plan->n_chunks, one every ms= (absent: default_ms, lowered to fit) into
+ * plan->ms, and the whole stream within max_sleep_ms. Returns 0, or -EINVAL with the message in
+ * err naming the rule broken. */
+int iob_param_paced(const struct iob_request *req, const struct iob_env *env,
+                    const char *count_name, uint64_t min_count, uint64_t default_count,
+                    uint64_t default_ms, struct iob_plan *plan, char *err, size_t errlen);
+
 /* Reads parameter name as one of names[0..n) (a NULL entry is skipped). Returns 0 and sets
  * *index, or -EINVAL with the message in err listing the allowed names (missing, repeated,
  * anything else). */
