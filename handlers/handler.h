@@ -2,7 +2,9 @@
  *
  * A handler never knows the engine. plan() validates the request and either answers at once
  * (IOB_STEP_NONE, the response filled) or describes the waiting it needs as data: sleep N ms,
- * gather n waits, or burn N ms of CPU with its own work function. The engine carries the plan
+ * gather n waits, burn N ms of CPU with its own work function, or pace the answer's pieces. A
+ * /fault plan also names the misbehaviour (plan->fault), which the HTTP layer writes and the
+ * engines carry out without knowing it (iob_conn_want_reset()). The engine carries the plan
  * out natively (evented: timers on the one loop thread; threaded: the connection's thread
  * sleeps, gather tasks get threads of their own), writes the timings into the plan, and then
  * finish() turns them into the response. After a step other than NONE, finish() runs exactly

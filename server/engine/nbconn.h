@@ -4,9 +4,10 @@
  * to n bytes, write this span, wake at t, run this CPU step, shut down writes, close). It owns
  * the policy between the HTTP layer and the socket: pipelining with a bounded hold of read-ahead
  * bytes, the schedule of SLEEP/GATHER/DRIP waits (one timer per connection), the write-stall
- * deadline and the linger close. Fits readiness (epoll) and completion (io_uring) engines alike:
- * a span handed out stays valid and unchanged until it is reported sent, because nothing is
- * appended to the output while any of it is unsent. One thread at a time per connection. */
+ * deadline, the linger close and the abort (an RST) the HTTP layer may ask for. Fits readiness
+ * (epoll) and completion (io_uring) engines alike: a span handed out stays valid and unchanged
+ * until it is reported sent, because nothing is appended to the output while any of it is unsent.
+ * One thread at a time per connection. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
