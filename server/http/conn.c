@@ -69,13 +69,21 @@ static uint64_t stream_off(const struct iob_conn *c, const char *at)
     return c->exec_off + (uint64_t)(at - c->exec_base);
 }
 
+/* Keeps bytes of a header as a "name:value\n" line after the URL (GET /anything shows them):
+ * the head's headers only, shorter than the raw lines, so max_header_bytes bounds them too. A
+ * chunked body's trailers are not kept (nor counted against that limit, nor looked at). */
+static int keep_header(struct iob_conn *c, const char *at, size_t len)
+{
+    if (c->phase != IOB_PHASE_HEADERS)
+        return 0;
+    return iob_buf_append(&c->head, at, len) < 0 ? reject(c, 431, msg_431) : 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct iob_conn *c = conn_of(p);
-    /* Every header is kept as a "name:value\n" line after the URL (GET /anything shows them);
-     * the lines are shorter than the raw ones, so max_header_bytes bounds them too. */
-    if (iob_buf_append(&c->head, at, len) < 0)
-        return reject(c, 431, msg_431);
+    if (keep_header(c, at, len) < 0)
+        return -1;
     c->field_end = stream_off(c, at) + len;
     for (size_t i = 0; i < len && c->field_len + i < sizeof(c->field); i++)
         c->field[c->field_len + i] = (char)(at[i] | 0x20);
@@ -92,7 +100,9 @@ static bool field_is(const struct iob_conn *c, const char *name)
 static int on_header_field_complete(llhttp_t *p)
 {
     struct iob_conn *c = conn_of(p);
-    if (field_is(c, "host"))
+    if (c->phase != IOB_PHASE_HEADERS)
+        c->header = IOB_HEADER_OTHER; /* a trailer */
+    else if (field_is(c, "host"))
         c->header = IOB_HEADER_HOST;
     else if (field_is(c, "content-type"))
         c->header = IOB_HEADER_CONTENT_TYPE;
@@ -100,7 +110,7 @@ static int on_header_field_complete(llhttp_t *p)
         c->header = IOB_HEADER_EXPECT;
     else
         c->header = IOB_HEADER_OTHER;
-    return iob_buf_puts(&c->head, ":") < 0 ? reject(c, 431, msg_431) : 0;
+    return keep_header(c, ":", 1);
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
@@ -118,8 +128,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         c->has_ctype = c->in_ctype = true;
         c->ctype_off = c->head.len;
     }
-    if (iob_buf_append(&c->head, at, len) < 0)
-        return reject(c, 431, msg_431);
+    if (keep_header(c, at, len) < 0)
+        return -1;
     if (c->header == IOB_HEADER_CONTENT_TYPE && c->in_ctype) {
         c->ctype_len += len;
     } else if (c->header == IOB_HEADER_EXPECT) {
@@ -137,8 +147,8 @@ static int on_header_value_complete(llhttp_t *p)
         return reject(c, 400, "empty header name");
     if (c->header == IOB_HEADER_HOST)
         c->host_count++;
-    if (iob_buf_puts(&c->head, "\n") < 0)
-        return reject(c, 431, msg_431);
+    if (keep_header(c, "\n", 1) < 0)
+        return -1;
     c->in_ctype = false;
     c->field_len = 0;
     c->header = IOB_HEADER_OTHER;
