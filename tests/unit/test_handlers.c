@@ -523,6 +523,7 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     }
     assert_non_null(strstr(page, "<td><code>max_sleep_ms</code></td><td>1234</td>"));
     assert_non_null(strstr(page, "<td><code>max_connections</code></td><td>10000</td>"));
+    assert_non_null(strstr(page, "<td><code>allow_faults</code></td><td>true</td>"));
     assert_null(strstr(page, "http://")); /* no external assets */
     assert_null(strstr(page, "https://"));
     done(&o);
