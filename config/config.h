@@ -25,6 +25,7 @@ struct iob_config {
         uint32_t max_gather_tasks;
         uint32_t header_timeout_ms;
         uint32_t idle_timeout_ms;
+        bool allow_faults;
     } limits;
     struct {
         uint32_t stack_size_kb;

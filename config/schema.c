@@ -87,6 +87,8 @@ static const struct iob_key keys[] = {
      .help = "headers not complete in time: 408, close"},
     {AT(limits, idle_timeout_ms), IOB_KEY_UINT, "5000", 1, 3600000,
      .help = "keep-alive idle or body stalled this long: close"},
+    {AT(limits, allow_faults), IOB_KEY_BOOL, "true",
+     .help = "/fault may misbehave on purpose (RST, hang, lies); false: 403"},
 
     /* PTHREAD_STACK_MIN is 16 KiB, but libc calls in a handler need more; 64 KiB is safe. */
     {AT(threaded, stack_size_kb), IOB_KEY_UINT, "256", 64, 65536,

@@ -98,6 +98,17 @@ void iob_handler_reply_json(struct iob_response *res, int rc)
     iob_handler_reply(res, rc, "application/json");
 }
 
+enum iob_step iob_handler_stream(struct iob_response *res, struct iob_plan *plan,
+                                 const char *content_type, enum iob_stream stream)
+{
+    res->status = 200;
+    res->content_type = content_type;
+    res->content_type_len = 0;
+    plan->stream = stream;
+    plan->step = IOB_STEP_DRIP;
+    return plan->step;
+}
+
 int iob_handler_json_mode(struct iob_buf *b, const struct iob_env *env)
 {
     int rc = iob_buf_puts(b, "{\"mode\":");

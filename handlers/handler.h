@@ -2,7 +2,9 @@
  *
  * A handler never knows the engine. plan() validates the request and either answers at once
  * (IOB_STEP_NONE, the response filled) or describes the waiting it needs as data: sleep N ms,
- * gather n waits, or burn N ms of CPU with its own work function. The engine carries the plan
+ * gather n waits, burn N ms of CPU with its own work function, or pace the answer's pieces. A
+ * /fault plan also names the misbehaviour (plan->fault), which the HTTP layer writes and the
+ * engines carry out without knowing it (iob_conn_want_reset()). The engine carries the plan
  * out natively (evented: timers on the one loop thread; threaded: the connection's thread
  * sleeps, gather tasks get threads of their own), writes the timings into the plan, and then
  * finish() turns them into the response. After a step other than NONE, finish() runs exactly
@@ -21,8 +23,10 @@ enum iob_method {
     IOB_METHOD_GET = 1 << 0,
     IOB_METHOD_HEAD = 1 << 1,
     IOB_METHOD_POST = 1 << 2,
-    IOB_METHOD_OTHER = 1 << 3, /* PUT, DELETE, CONNECT, ...: never allowed by a route */
+    IOB_METHOD_OTHER = 1 << 3, /* PUT, DELETE, ...: only a route that takes any method (CONNECT
+                                * never gets this far) */
 };
+#define IOB_METHOD_ANY (IOB_METHOD_GET | IOB_METHOD_HEAD | IOB_METHOD_POST | IOB_METHOD_OTHER)
 
 /* One parsed request. Every pointer is into connection memory, valid until finish() returns;
  * none is NUL-terminated. */
@@ -37,7 +41,14 @@ struct iob_request {
     size_t content_type_len;
     const char *body;
     size_t body_len;
-    bool is_draining; /* the server is shutting down: this is the connection's last answer */
+    bool is_draining;   /* the server is shutting down: this is the connection's last answer */
+    const char *target; /* the request target as sent (origin- or absolute-form) */
+    size_t target_len;
+    /* Every header as received, one "name:value\n" line each (no blanks around the value; a
+     * name has no ':' and a value no LF, so the lines split unambiguously). */
+    const char *headers;
+    size_t headers_len;
+    const char *peer; /* NUL-terminated: the client's address, "127.0.0.1" */
 };
 
 /* A concurrency model as a handler may show it (the index page): its row of the engine table,
@@ -69,6 +80,7 @@ struct iob_env {
     uint64_t header_timeout_ms;
     uint64_t idle_timeout_ms;
     uint64_t max_connections;
+    bool allow_faults; /* /fault may misbehave on purpose ([limits] allow_faults) */
 };
 
 /* The response a handler builds. The body buffer belongs to the connection. */
@@ -87,9 +99,39 @@ enum iob_step {
     IOB_STEP_SLEEP,  /* wait plan->ms without using CPU */
     IOB_STEP_GATHER, /* run the plan->n_tasks waits concurrently; done when the longest ends */
     IOB_STEP_CPU,    /* call plan->work on the engine's thread (it stalls an evented loop) */
-    IOB_STEP_DRIP,   /* stream plan->bytes in plan->n_chunks pieces, one every plan->ms; the
-                      * answer's head (status, type) goes out first, chunked */
+    IOB_STEP_DRIP,   /* the answer goes out in plan->n_chunks paced pieces, one every plan->ms;
+                      * what a piece is (plan->stream) is the HTTP layer's business */
 };
+
+/* What the pieces of a DRIP step are. The engine only paces them; the HTTP layer writes them. */
+enum iob_stream {
+    IOB_STREAM_FILL,     /* /drip: the head at once, chunked; plan->bytes of '*' over the pieces */
+    IOB_STREAM_SSE,      /* /sse: the head at once, chunked; one text/event-stream event a piece
+                          * (plan->retry_ms, when not 0, in the first) */
+    IOB_STREAM_SLOWHEAD, /* /fault slowhead: the whole answer is made at once, then its head goes
+                          * out a byte a piece (the HTTP layer sets n_chunks), the body with the
+                          * last */
+};
+
+/* A misbehaviour asked for on purpose (/fault). The HTTP layer writes the broken answer and
+ * tells the engine how the connection ends (a FIN, or an RST: iob_conn_want_reset()); engines
+ * never see the kind. The handler sets the kind on a plan that is otherwise an ordinary step
+ * (NONE, SLEEP for hang, DRIP for slowhead). */
+enum iob_fault {
+    IOB_FAULT_NONE,
+    IOB_FAULT_RESET,    /* the answer cut after plan->after_bytes, then RST (SO_LINGER 0) */
+    IOB_FAULT_CLOSE,    /* the answer cut after plan->after_bytes, then FIN */
+    IOB_FAULT_HANG,     /* nothing at all until the SLEEP ends, then FIN */
+    IOB_FAULT_SHORT,    /* Content-Length plan->bytes, a shorter body, FIN */
+    IOB_FAULT_LONG,     /* Content-Length plan->bytes, a longer body, FIN */
+    IOB_FAULT_SLOWHEAD, /* a true answer whose head crawls (IOB_STREAM_SLOWHEAD) */
+    IOB_FAULT_GARBAGE,  /* the head cut after plan->after_bytes (0: none of it), the body's
+                         * garbage instead of the rest, FIN */
+    IOB_FAULT_COUNT
+};
+/* The kinds' names as /fault?kind= takes them and the metrics label them, by enum value (the
+ * NONE slot is NULL). */
+extern const char *const iob_fault_names[IOB_FAULT_COUNT];
 
 struct iob_task {
     uint64_t ms;          /* the wait the handler asked for */
@@ -97,6 +139,9 @@ struct iob_task {
 };
 
 #define IOB_PLAN_SCRATCH_BYTES 64
+/* More than the head of any small answer takes (status line, Server, Date, Content-Type,
+ * Content-Length, Connection): a slowhead crawl has at most this many pieces. */
+#define IOB_HEAD_MAX_BYTES 256
 
 struct iob_plan;
 /* Does a CPU step's work; runs on the engine's thread, may take plan->ms of CPU time. */
@@ -105,8 +150,12 @@ typedef void iob_work_fn(struct iob_plan *plan);
 struct iob_plan {
     enum iob_step step;
     uint64_t ms;            /* SLEEP, CPU; DRIP: the pause before each piece */
-    uint64_t bytes;         /* DRIP: body bytes in all */
+    uint64_t bytes;         /* DRIP fill: body bytes in all; a fault: the Content-Length told */
     uint64_t n_chunks;      /* DRIP: pieces */
+    enum iob_stream stream; /* DRIP: what the pieces are */
+    uint64_t retry_ms;      /* SSE: the retry: field of the first event; 0: none */
+    enum iob_fault fault;   /* IOB_FAULT_NONE but for /fault */
+    uint64_t after_bytes;   /* RESET, CLOSE, GARBAGE: true answer bytes sent before the end */
     uint64_t seed;          /* a random value per request, set before plan() (e.g. jitter) */
     struct iob_task *tasks; /* GATHER: allocated by iob_plan_tasks(), freed by iob_plan_fini() */
     size_t n_tasks;

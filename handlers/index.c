@@ -305,6 +305,9 @@ enum iob_step iob_index_plan(const struct iob_request *req, const struct iob_env
         rc = iob_buf_printf(b, "<tr><td><code>%s</code></td><td>%" PRIu64 "</td></tr>\n",
                             limits[i].name, value);
     }
+    if (rc == 0) /* whether /fault may misbehave: what a visitor must know before trying it */
+        rc = iob_buf_printf(b, "<tr><td><code>allow_faults</code></td><td>%s</td></tr>\n",
+                            env->allow_faults ? "true" : "false");
     if (rc == 0)
         rc = iob_buf_puts(b, page_tail);
     iob_handler_reply(res, rc, "text/html; charset=utf-8");

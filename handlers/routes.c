@@ -38,6 +38,20 @@ const struct iob_route iob_routes[] = {
     {"status", "/status/", GET_HEAD, "GET, HEAD", "/status/418",
      "answers with status CODE (200-599) and its reason phrase, after an optional ?ms= wait",
      iob_status_plan, iob_status_finish},
+    {"anything", "/anything/...", IOB_METHOD_ANY, "any but CONNECT", "/anything/a/b?x=1",
+     "any method, any path below: the request as received (httpbin's shape), after an optional "
+     "?ms= wait",
+     iob_anything_plan, iob_anything_finish},
+    {"sse", "/sse", GET_HEAD, "GET, HEAD", "/sse?events=5&ms=500",
+     "Server-Sent Events: events (0-1000) id/data events, one every ms; events*ms <= "
+     "max_sleep_ms",
+     iob_sse_plan, NULL},
+    {"bytes", "/bytes", GET_HEAD, "GET, HEAD", "/bytes?n=64&seed=7",
+     "n (up to max_body_bytes) pseudo-random bytes, the same for the same seed", iob_bytes_plan,
+     NULL},
+    {"fault", "/fault", GET_HEAD, "GET, HEAD", "/fault?kind=reset&after=20",
+     "one misbehaviour on purpose: kind=reset|close|hang|short|long|slowhead|garbage",
+     iob_fault_plan, NULL},
 };
 const size_t iob_routes_count = sizeof iob_routes / sizeof iob_routes[0];
 const size_t iob_route_other = sizeof iob_routes / sizeof iob_routes[0];
@@ -67,7 +81,11 @@ const struct iob_route *iob_route_find(const char *path, size_t len)
         size_t n = strlen(r->path);
         /* A prefix row also takes the bare prefix, so its plan() can say what is missing. */
         bool is_prefix = n > 1 && r->path[n - 1] == '/';
-        if ((is_prefix ? len >= n : len == n) && memcmp(path, r->path, n) == 0)
+        bool is_tree = n > 4 && memcmp(r->path + n - 4, "/...", 4) == 0;
+        if (is_tree) /* the path itself, or it and a '/' */
+            n -= 4;
+        bool is_size = is_prefix ? len >= n : len == n || (is_tree && len > n && path[n] == '/');
+        if (is_size && memcmp(path, r->path, n) == 0)
             return r;
     }
     return NULL;

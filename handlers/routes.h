@@ -6,8 +6,10 @@
 #include "handlers/handler.h"
 
 struct iob_route {
-    const char *label;   /* metrics route label */
-    const char *path;    /* exact path; a trailing '/' means "this prefix" (e.g. /status/) */
+    const char *label; /* metrics route label */
+    /* exact path; a trailing '/' means "this prefix" (/status/), a trailing "/..." this path and
+     * every path below it (/anything/..., never /anythingelse) */
+    const char *path;
     unsigned methods;    /* enum iob_method bits; GET implies HEAD */
     const char *allow;   /* the Allow header value */
     const char *example; /* a link for the index page */

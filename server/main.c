@@ -107,6 +107,7 @@ static void build_env(const struct iob_config *cfg, size_t engine, struct iob_en
         .header_timeout_ms = cfg->limits.header_timeout_ms,
         .idle_timeout_ms = cfg->limits.idle_timeout_ms,
         .max_connections = cfg->server.max_connections,
+        .allow_faults = cfg->limits.allow_faults,
     };
 }
 
@@ -155,6 +156,7 @@ static int serve(const struct iob_config *cfg)
     build_env(cfg, (size_t)cfg->server.mode, &env);
     static const char *labels[IOB_METRICS_ROUTES_MAX];
     iob_metrics_init(env.mode, labels, iob_route_labels(labels));
+    iob_metrics_init_faults(iob_fault_names, IOB_FAULT_COUNT);
     /* Before the engine starts any thread, so that every thread inherits the signal mask. */
     rc = iob_stop_init(cfg->process.shutdown_grace_ms);
     if (rc < 0) {

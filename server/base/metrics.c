@@ -51,6 +51,9 @@ static struct {
     const char *const *route_labels;
     size_t n_routes;
     struct route_stats routes[IOB_METRICS_ROUTES_MAX];
+    const char *const *fault_labels;
+    size_t n_faults;
+    _Atomic uint64_t faults[IOB_METRICS_FAULTS_MAX];
     _Atomic int64_t connections_open;
     _Atomic uint64_t connections_total;
     _Atomic uint64_t connections_rejected;
@@ -69,6 +72,13 @@ void iob_metrics_init(const char *mode, const char *const *route_labels, size_t 
     reg.mode = mode;
     reg.route_labels = route_labels;
     reg.n_routes = n_routes < IOB_METRICS_ROUTES_MAX ? n_routes : IOB_METRICS_ROUTES_MAX;
+}
+
+void iob_metrics_init_faults(const char *const *fault_labels, size_t n_kinds)
+{
+    assert(n_kinds <= IOB_METRICS_FAULTS_MAX);
+    reg.fault_labels = fault_labels;
+    reg.n_faults = n_kinds < IOB_METRICS_FAULTS_MAX ? n_kinds : IOB_METRICS_FAULTS_MAX;
 }
 
 static void add_u64(_Atomic uint64_t *a, uint64_t v)
@@ -140,6 +150,13 @@ void iob_metrics_request_end(size_t route, int status, uint64_t duration_ns)
 {
     add_i64(&reg.inflight, -1);
     iob_metrics_request_count(route, status, duration_ns);
+}
+
+void iob_metrics_fault(size_t kind)
+{
+    assert(kind < reg.n_faults && reg.fault_labels[kind]);
+    if (kind < reg.n_faults)
+        add_u64(&reg.faults[kind], 1);
 }
 
 void iob_metrics_conn_opened(void)
@@ -296,6 +313,20 @@ static void render_counter(struct render *r, const char *name, const char *help,
     put(r, "%s %" PRIu64 "\n", name, v);
 }
 
+/* Every kind is listed from the start, at 0, so a rate() sees its first fault. */
+static void render_faults(struct render *r)
+{
+    if (!reg.n_faults)
+        return;
+    put_family(r, "iobound_faults_total", "counter",
+               "Faults served on purpose by /fault, by kind.");
+    for (size_t k = 0; k < reg.n_faults; k++) {
+        if (reg.fault_labels[k])
+            put(r, "iobound_faults_total{kind=\"%s\"} %" PRIu64 "\n", reg.fault_labels[k],
+                load_u64(&reg.faults[k]));
+    }
+}
+
 /* Entries of /proc/self/fd, not counting the descriptor that reads the directory. */
 static long count_open_fds(void)
 {
@@ -396,6 +427,7 @@ int iob_metrics_render(struct iob_buf *out)
                    load_u64(&reg.connections_rejected));
     render_gauge(&r, "iobound_inflight_requests", "Requests begun and not yet answered.",
                  load_i64(&reg.inflight));
+    render_faults(&r);
     long threads = iob_metrics_os_threads();
     if (threads > 0) {
         render_gauge(&r, "iobound_threads", "OS threads of the process now.", threads);

@@ -7,11 +7,18 @@
 
 #include "server/base/buf.h"
 
-#define IOB_METRICS_ROUTES_MAX 16
+#define IOB_METRICS_ROUTES_MAX 24
 
 /* Sets the mode label and the route label table (index = route id; the strings must outlive the
  * process). Call once before any other thread starts. */
 void iob_metrics_init(const char *mode, const char *const *route_labels, size_t n_routes);
+
+/* The maximum number of /fault kinds, and their label table (index = kind; a NULL entry is no
+ * kind, e.g. the NONE slot). Same rules as iob_metrics_init(). */
+#define IOB_METRICS_FAULTS_MAX 16
+void iob_metrics_init_faults(const char *const *fault_labels, size_t n_kinds);
+/* Counts one fault served on purpose, of kind (an index into the fault label table). */
+void iob_metrics_fault(size_t kind);
 
 void iob_metrics_request_begin(void);
 /* Counts one answered request of route (an index into the label table) with its status and

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "server/base/addr.h"
+#include "server/base/fdio.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
 #include "server/http/respond.h"
@@ -68,16 +69,24 @@ int iob_accept_next(int listen_fd, size_t max_connections, char peer[IOB_PEER_MA
     }
 }
 
-void iob_accept_closed(void)
+static void uncount(void)
 {
     atomic_fetch_sub(&n_open, 1);
     iob_metrics_conn_closed();
 }
 
+void iob_accept_end(int fd, bool reset)
+{
+    if (reset)
+        iob_fd_abort(fd); /* SO_LINGER 0: the close sends an RST */
+    close(fd);
+    uncount();
+}
+
 void iob_accept_reject(int fd)
 {
     send_overload(fd);
-    iob_accept_closed();
+    uncount();
 }
 
 size_t iob_accept_open(void)

@@ -190,10 +190,9 @@ struct iob_bconn *iob_blocking_open(const struct iob_env *env, int fd, const cha
 
 void iob_blocking_close(struct iob_bconn *b)
 {
+    iob_accept_end(b->fd, iob_conn_want_reset(b->conn)); /* a /fault reset: an RST */
     iob_conn_free(b->conn);
-    close(b->fd);
     free(b);
-    iob_accept_closed();
 }
 
 uint64_t iob_blocking_deadline_ns(const struct iob_bconn *b)
@@ -208,7 +207,7 @@ enum iob_turn iob_blocking_turn(struct iob_bconn *b, const struct iob_blocking_o
     enum end end = serve(&s, park_idle);
     if (end == END_IDLE)
         return IOB_TURN_IDLE;
-    if (end == END_LINGER)
+    if (end == END_LINGER && !iob_conn_want_reset(b->conn))
         linger(&s);
     iob_blocking_close(b);
     return IOB_TURN_CLOSED;

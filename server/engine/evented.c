@@ -76,18 +76,16 @@ static void free_events(struct event *const *evs, size_t n)
             event_free(evs[i]);
 }
 
-/* Ends a connection: closed, or (when it could not be set up) refused with the 503. */
-static void conn_end(struct ev_conn *ec, bool refuse)
+/* Ends a connection: closed (reset: with an RST), or refused with the 503 (not set up). */
+static void conn_end(struct ev_conn *ec, bool refuse, bool reset)
 {
     struct loop *lp = ec->lp;
     free_events((struct event *[]){ec->timer, ec->rd, ec->wr}, 3);
     iob_nb_free(ec->nb);
-    if (refuse) {
+    if (refuse)
         iob_accept_reject(ec->fd);
-    } else {
-        close(ec->fd);
-        iob_accept_closed();
-    }
+    else
+        iob_accept_end(ec->fd, reset);
     if (ec->prev)
         ec->prev->next = ec->next;
     else
@@ -109,7 +107,7 @@ static void apply(struct ev_conn *ec)
     for (;;) {
         iob_nb_next(ec->nb, &n);
         if (n.close) {
-            conn_end(ec, false);
+            conn_end(ec, false, n.reset);
             return;
         }
         if (n.shutdown_wr)
@@ -196,7 +194,7 @@ static void conn_new(struct loop *lp, int fd, const char *peer)
     ec->timer = evtimer_new(lp->base, on_timer, ec);
     if (!ec->nb || !ec->rd || !ec->wr || !ec->timer) {
         iob_log(IOB_LOG_WARN, "no memory for a connection from %s", peer);
-        conn_end(ec, true);
+        conn_end(ec, true, false);
         return;
     }
     apply(ec);
@@ -329,7 +327,7 @@ fail:
     for (struct ev_conn *ec = lp->conns, *next; ec; ec = next) {
         next = ec->next;
         if (!ec->cpu_away)
-            conn_end(ec, false);
+            conn_end(ec, false, false);
     }
     free_events((struct event *[]){lp->accept_ev, lp->accept_resume, lp->grace}, 3);
     free_events(lp->stop_evs, sizeof(lp->stop_evs) / sizeof(lp->stop_evs[0]));

@@ -173,7 +173,8 @@ static void advance(struct iob_nbconn *nb)
             iob_buf_reset(out);
             nb->out_sent = 0;
         }
-        if (out->len && iob_conn_want_close(nb->conn))
+        /* An answer that closes; or none at all (a /fault hang) once its step is over. */
+        if ((out->len || !nb->plan) && iob_conn_want_close(nb->conn))
             nb->closing = true;
         if (nb->plan && nb->cpu == CPU_NONE && !nb->step_ended)
             run_due(nb, iob_clock_now_ns());
@@ -278,8 +279,8 @@ void iob_nb_drain(struct iob_nbconn *nb)
  * refused, pipelined requests) would reset the connection and could destroy the answer before
  * the client reads it; so after an answer that closes, our side is shut first and the client's
  * bytes are dropped until it closes, for at most LINGER_MS. An idle connection (drained, or
- * timed out between requests) has nothing unread and closes at once, as nginx does. Returns
- * true when it is to be closed now. */
+ * timed out between requests) has nothing unread and closes at once, as nginx does; so does an
+ * answer that ends in an RST on purpose. Returns true when it is to be closed now. */
 static bool settle(struct iob_nbconn *nb, bool pending)
 {
     if (nb->plan)
@@ -290,7 +291,7 @@ static bool settle(struct iob_nbconn *nb, bool pending)
         nb->closing = nb->close_at_once = true;
     if (!nb->closing || pending)
         return false;
-    if (nb->gone || nb->eof || nb->close_at_once)
+    if (nb->gone || nb->eof || nb->close_at_once || iob_conn_want_reset(nb->conn))
         return true;
     if (!nb->lingering) {
         nb->lingering = nb->shutdown_owed = true;
@@ -310,6 +311,7 @@ void iob_nb_next(struct iob_nbconn *nb, struct iob_nb_next *next)
     bool pending = output_pending(nb) && !nb->gone;
     if (settle(nb, pending)) {
         next->close = true;
+        next->reset = iob_conn_want_reset(nb->conn);
         return;
     }
     if (nb->shutdown_owed) {

@@ -4,9 +4,10 @@
  * to n bytes, write this span, wake at t, run this CPU step, shut down writes, close). It owns
  * the policy between the HTTP layer and the socket: pipelining with a bounded hold of read-ahead
  * bytes, the schedule of SLEEP/GATHER/DRIP waits (one timer per connection), the write-stall
- * deadline and the linger close. Fits readiness (epoll) and completion (io_uring) engines alike:
- * a span handed out stays valid and unchanged until it is reported sent, because nothing is
- * appended to the output while any of it is unsent. One thread at a time per connection. */
+ * deadline, the linger close and the abort (an RST) the HTTP layer may ask for. Fits readiness
+ * (epoll) and completion (io_uring) engines alike: a span handed out stays valid and unchanged
+ * until it is reported sent, because nothing is appended to the output while any of it is unsent.
+ * One thread at a time per connection. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@ struct iob_nbconn;
 /* What the engine does after an event, in this order. */
 struct iob_nb_next {
     bool close;           /* free it (iob_nb_free()) and close the socket; nothing else */
+    bool reset;           /* with close: abort it, an RST instead of a FIN (iob_fd_abort()) */
     bool shutdown_wr;     /* once: shut down our side's writes (the linger begins) */
     struct iob_plan *cpu; /* once: run cpu->work(cpu) anywhere, then iob_nb_cpu_done() */
     const char *write;    /* send write[0..write_len), then iob_nb_sent() */

@@ -34,6 +34,9 @@ struct iob_buf *iob_conn_output(struct iob_conn *c);
 /* True once the server will close after the output: an error, Connection: close, HTTP/1.0,
  * or draining. */
 bool iob_conn_want_close(const struct iob_conn *c);
+/* True when that close is to be an abort: the engine sends the output, then closes with an RST
+ * (iob_fd_abort()) instead of a FIN and no linger. Only a /fault reset asks for it. */
+bool iob_conn_want_reset(const struct iob_conn *c);
 /* True between requests: nothing of a new request has arrived and none is being answered. */
 bool iob_conn_is_idle(const struct iob_conn *c);
 

@@ -51,6 +51,7 @@ struct iob_exchange {
     struct iob_plan plan;
     struct iob_response res;
     struct iob_buf res_body;
+    size_t streamed_bytes; /* DRIP: body bytes of the pieces written so far */
 };
 
 struct iob_conn {
@@ -60,6 +61,7 @@ struct iob_conn {
     enum iob_phase phase;
     bool has_served; /* a request was answered: idle_timeout_ms applies between requests */
     bool want_close;
+    bool want_reset; /* a /fault reset: end with an RST, not a FIN (want_close is set too) */
     bool draining;
     uint64_t accept_ns;
     uint64_t random_state; /* splitmix64 state, seeded from the clock and this address */
@@ -93,6 +95,7 @@ struct iob_conn {
 
     struct iob_exchange x;
     struct iob_buf out;
+    struct iob_buf staged; /* a slowhead answer, whole, that the pieces move to out */
 };
 
 /* Answers a request that failed before it could begin (a parse error, a limit, 408): the JSON

@@ -105,14 +105,20 @@ static int write_head(struct iob_buf *out, const struct iob_response *res,
     return rc;
 }
 
-int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
-                      const struct iob_respond_opts *opts)
+int iob_respond_write_claiming(struct iob_buf *out, const struct iob_response *res,
+                               const struct iob_respond_opts *opts, size_t content_length)
 {
     size_t body_len = res->body ? res->body->len : 0;
-    int rc = write_head(out, res, opts, (long long)body_len);
+    int rc = write_head(out, res, opts, (long long)content_length);
     if (rc == 0 && body_len && !opts->is_head)
         rc = iob_buf_append(out, res->body->data, body_len);
     return rc;
+}
+
+int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
+                      const struct iob_respond_opts *opts)
+{
+    return iob_respond_write_claiming(out, res, opts, res->body ? res->body->len : 0);
 }
 
 int iob_respond_head_chunked(struct iob_buf *out, const struct iob_response *res,
@@ -133,6 +139,18 @@ int iob_respond_chunk(struct iob_buf *out, char fill, size_t len)
         rc = iob_buf_append(out, block, n);
         left -= n;
     }
+    if (rc == 0)
+        rc = iob_buf_puts(out, "\r\n");
+    return rc;
+}
+
+int iob_respond_chunk_data(struct iob_buf *out, const char *data, size_t len)
+{
+    if (len == 0) /* a zero-size chunk would end the body */
+        return 0;
+    int rc = iob_buf_printf(out, "%zx\r\n", len);
+    if (rc == 0)
+        rc = iob_buf_append(out, data, len);
     if (rc == 0)
         rc = iob_buf_puts(out, "\r\n");
     return rc;

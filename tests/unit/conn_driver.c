@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fake_run.h"
+#include "handlers/handler.h"
 #include "handlers/routes.h"
 #include "server/base/metrics.h"
 #include "server/http/conn.h"
@@ -43,12 +44,14 @@ const struct iob_env iob_drive_env = {
     .header_timeout_ms = 10000,
     .idle_timeout_ms = 5000,
     .max_connections = 10000,
+    .allow_faults = true,
 };
 
 void iob_drive_init(void)
 {
     static const char *labels[IOB_METRICS_ROUTES_MAX];
     iob_metrics_init(iob_drive_env.mode, labels, iob_route_labels(labels));
+    iob_metrics_init_faults(iob_fault_names, IOB_FAULT_COUNT);
 }
 
 /* The HTTP layer broke a promise: stop here, so a fuzzer run or a test names the input. */
@@ -142,12 +145,31 @@ static int check_write(struct iob_drive *d, const char *p, size_t n, bool want_c
     return 0;
 }
 
+/* A /fault answer is broken on purpose, all but slowhead's: what it promises instead is to end
+ * the connection, with an RST exactly for reset. Appends its kind to d->statuses. */
+static void check_fault(struct iob_drive *d, bool want_close)
+{
+    const char *kind = iob_fault_names[d->fault];
+    if (!want_close)
+        broken("a %s fault keeps the connection", kind);
+    if (iob_conn_want_reset(d->conn) != (d->fault == IOB_FAULT_RESET))
+        broken("a %s fault %s an RST", kind, d->fault == IOB_FAULT_RESET ? "lacks" : "asks for");
+    if (iob_buf_printf(&d->statuses, "%s%s", d->statuses.len ? "," : "", kind) < 0)
+        broken("more answers than the test can hold");
+}
+
 /* Writes the connection's output to the client, as the engines' flush() does. */
 static int flush(struct iob_drive *d)
 {
     struct iob_buf *out = iob_conn_output(d->conn);
     bool want_close = iob_conn_want_close(d->conn);
-    int status = check_write(d, out->data, out->len, want_close);
+    bool is_broken = d->fault != IOB_FAULT_NONE && d->fault != IOB_FAULT_SLOWHEAD;
+    int status = 0;
+    if (is_broken)
+        check_fault(d, want_close);
+    else
+        status = check_write(d, out->data, out->len, want_close);
+    d->fault = IOB_FAULT_NONE;
     int rc = out->len ? iob_buf_append(&d->out, out->data, out->len) : 0;
     iob_buf_reset(out);
     if (want_close)
@@ -161,6 +183,7 @@ static void exchange(struct iob_drive *d)
 {
     struct iob_plan *plan;
     enum iob_step step = iob_exchange_begin(d->conn, &plan);
+    d->fault = plan->fault;
     if (iob_conn_deadline_ns(d->conn) != 0)
         broken("a timeout runs while step %d is in progress", (int)step);
     for (size_t i = 0; step == IOB_STEP_DRIP && i < plan->n_chunks; i++)

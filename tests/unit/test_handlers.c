@@ -16,113 +16,9 @@
 #include "fake_run.h"
 #include "handlers/params.h"
 #include "handlers/routes.h"
+#include "serve.h"
 #include "server/base/clock.h"
 #include "server/base/metrics.h"
-
-#define JSON "application/json"
-#define TEXT "text/plain; charset=utf-8"
-
-/* Two models as the engine table would describe them, one per value of each trait. */
-static const struct iob_model test_models[] = {
-    {.name = "evented",
-     .summary = "one loop <one thread>",
-     .cpu_stalls_others = true,
-     .cpu_lanes = 1,
-     .threads_at_rest = 1,
-     .breaks_first = "CPU work"},
-    {.name = "threaded",
-     .summary = "a thread per connection",
-     .wait_costs_thread = true,
-     .threads_at_rest = 1,
-     .threads_per_conn = 1,
-     .breaks_first = "memory"},
-};
-static const struct iob_model *const test_model_list[] = {&test_models[0], &test_models[1]};
-
-static const struct iob_env default_env = {
-    .mode = "evented",
-    .model = &test_models[0],
-    .models = test_model_list,
-    .n_models = 2,
-    .max_sleep_ms = 30000,
-    .max_cpu_ms = 10000,
-    .max_gather_tasks = 64,
-    .max_body_bytes = 1048576,
-    .max_header_bytes = 8192,
-    .header_timeout_ms = 10000,
-    .idle_timeout_ms = 5000,
-    .max_connections = 10000,
-};
-
-/* One request's outcome, as an engine would produce it. */
-struct outcome {
-    enum iob_step step; /* what plan() returned */
-    struct iob_plan plan;
-    struct iob_buf body;
-    struct iob_response res;
-};
-
-/* The per-request random value the HTTP layer hands plan(); fixed, so jitter is repeatable. */
-#define SEED 0x0123456789abcdefULL
-
-/* Runs one request through the route table like the HTTP layer and an engine would:
- * find the route, plan(), fake_run, finish() once for a step other than NONE (DRIP has none:
- * the HTTP layer streams its body). */
-static void serve_with(struct outcome *o, const struct iob_env *env, const struct iob_request *req,
-                       size_t body_cap, uint64_t seed)
-{
-    *o = (struct outcome){0};
-    iob_buf_init(&o->body, body_cap);
-    o->res.body = &o->body;
-    o->plan.seed = seed;
-    const struct iob_route *r = iob_route_find(req->path, req->path_len);
-    assert_non_null(r);
-    o->step = r->plan(req, env, &o->plan, &o->res);
-    assert_int_equal(o->step, o->plan.step);
-    if (o->step != IOB_STEP_NONE) {
-        assert_true(r->finish || o->step == IOB_STEP_DRIP);
-        iob_fake_run(&o->plan);
-        if (r->finish)
-            r->finish(req, env, &o->plan, &o->res);
-    }
-}
-
-static void serve_seeded(struct outcome *o, const struct iob_env *env, const char *path,
-                         const char *query, uint64_t seed)
-{
-    struct iob_request req = {
-        .method = IOB_METHOD_GET,
-        .method_name = "GET",
-        .path = path,
-        .path_len = strlen(path),
-        .query = query,
-        .query_len = query ? strlen(query) : 0,
-    };
-    serve_with(o, env, &req, 1 << 20, seed);
-}
-
-static void serve(struct outcome *o, const struct iob_env *env, const char *path, const char *query)
-{
-    serve_seeded(o, env, path, query, SEED);
-}
-
-static void done(struct outcome *o)
-{
-    iob_plan_fini(&o->plan);
-    iob_buf_fini(&o->body);
-}
-
-/* Asserts status, content type and the exact body, printing both bodies when they differ. */
-static void expect(const struct outcome *o, int status, const char *content_type, const char *body)
-{
-    const char *got = o->body.data ? o->body.data : "";
-    if (o->res.status != status || strcmp(got, body) != 0)
-        print_error("want %d %s\n     got %d %s\n", status, body, o->res.status, got);
-    assert_int_equal(o->res.status, status);
-    assert_string_equal(got, body);
-    assert_string_equal(o->res.content_type, content_type);
-    assert_int_equal(o->res.content_type_len, 0);
-}
 
 static void test_hello_answers_at_once(void **state)
 {
@@ -650,6 +546,7 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     }
     assert_non_null(strstr(page, "<td><code>max_sleep_ms</code></td><td>1234</td>"));
     assert_non_null(strstr(page, "<td><code>max_connections</code></td><td>10000</td>"));
+    assert_non_null(strstr(page, "<td><code>allow_faults</code></td><td>true</td>"));
     assert_null(strstr(page, "http://")); /* no external assets */
     assert_null(strstr(page, "https://"));
     done(&o);
@@ -658,18 +555,23 @@ static void test_index_lists_mode_routes_and_limits(void **state)
 static void test_routes_labels_follow_the_table(void **state)
 {
     (void)state;
-    static const char *const want[] = {"index",   "hello",  "sleep",   "gather", "cpu",    "echo",
-                                       "healthz", "readyz", "metrics", "drip",   "status", "other"};
+    static const char *const want[] = {
+        "index",   "hello", "sleep",  "gather",   "cpu", "echo",  "healthz", "readyz",
+        "metrics", "drip",  "status", "anything", "sse", "bytes", "fault",   "other"};
     const char *labels[IOB_METRICS_ROUTES_MAX];
     assert_int_equal(iob_route_labels(labels), sizeof want / sizeof want[0]);
     assert_int_equal(iob_route_other, iob_routes_count);
     for (size_t i = 0; i < iob_routes_count; i++) {
         assert_string_equal(iob_routes[i].label, want[i]);
         assert_string_equal(labels[i], iob_routes[i].label);
+        bool is_any = iob_routes[i].methods == IOB_METHOD_ANY;
         bool is_get = iob_routes[i].methods & IOB_METHOD_GET;
-        assert_string_equal(iob_routes[i].allow, is_get ? "GET, HEAD" : "POST");
-        assert_int_equal(iob_routes[i].methods,
-                         is_get ? IOB_METHOD_GET | IOB_METHOD_HEAD : IOB_METHOD_POST);
+        assert_string_equal(iob_routes[i].allow, is_any   ? "any but CONNECT"
+                                                 : is_get ? "GET, HEAD"
+                                                          : "POST");
+        if (!is_any)
+            assert_int_equal(iob_routes[i].methods,
+                             is_get ? IOB_METHOD_GET | IOB_METHOD_HEAD : IOB_METHOD_POST);
     }
     assert_string_equal(labels[iob_route_other], "other");
 }
@@ -706,6 +608,17 @@ static void test_routes_find_exact_paths_and_prefix_rows(void **state)
         {"/status", NULL},
         {"/statu", NULL},
         {"/statusx/1", NULL},
+        /* A row ending in "/..." takes its path and every path below it. */
+        {"/anything", "anything"},
+        {"/anything/", "anything"},
+        {"/anything/a/b", "anything"},
+        {"/anythingelse", NULL},
+        {"/anything...", NULL},
+        {"/anythin", NULL},
+        {"/sse", "sse"},
+        {"/bytes", "bytes"},
+        {"/fault", "fault"},
+        {"/fault/", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct iob_route *r = iob_route_find(cases[i].path, strlen(cases[i].path));
