@@ -1,0 +1,254 @@
+"""The CPython side of `make demo`: the blog's three claims about asyncio and threads, measured in
+the Python people run (Debian's python3, standard library only), printed in one table beside
+what iobound measured for every model (demo.c's measures.tsv; the traits from
+`iobound --list-modes=json`). Each row says whether the blog's claim held there, and whether that
+is what the lesson predicts (CPython's GIL: threads give no CPU parallelism; processes and C
+threads do). It sends no requests: it only sleeps and burns CPU.
+
+Usage: lesson.py MODES.json MEASURES.tsv   (exit 0; a row that comes out unexpected is flagged,
+not an error: a loaded machine can miss a timing)
+"""
+
+import asyncio
+import concurrent.futures
+import csv
+import json
+import os
+import platform
+import sys
+import threading
+import time
+
+PIECE_S = 0.25  # CPU work per piece: two pieces in turn take 0.5 s
+TICK_S = 0.01  # the event loop's heartbeat while CPU work runs
+ANSWERED_MS = 100  # what "answered at once" means here, as in demo.c's /hello claim
+NO_SPEEDUP = 0.9  # a ratio above this (to the same work in turn) is no parallelism
+SPEEDUP = 0.75  # a ratio at or below this on 2 cores is real parallelism
+
+
+def burn(n):
+    """Pure-Python CPU work: holds the GIL the whole time, as real CPU-bound Python code does."""
+    x = 0
+    for i in range(n):
+        x += i * i
+    return x
+
+
+def calibrate():
+    """Iterations of burn() that take PIECE_S on this machine (best of three trials)."""
+    n = 200_000
+    best = min(timed(burn, n) for _ in range(3))
+    return max(1, int(n * PIECE_S / best))
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def in_threads(fn, args_list):
+    """Runs fn(*args) for each args on its own thread, all at once; returns the wall time."""
+    ts = [threading.Thread(target=fn, args=a) for a in args_list]
+    t0 = time.perf_counter()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return time.perf_counter() - t0
+
+
+async def ticker(stop, gaps):
+    """Wakes every TICK_S and records how late each wake-up came: what another client of the
+    loop would wait."""
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+    while not stop.is_set():
+        await asyncio.sleep(TICK_S)
+        now = loop.time()
+        gaps.append(now - last - TICK_S)
+        last = now
+
+
+async def cpu_on_loop(n, executor):
+    """Two pieces of CPU work started from the loop: in the coroutine itself (executor None, as
+    naive asyncio code does) or with run_in_executor. Returns (wall s, worst tick delay ms)."""
+    loop = asyncio.get_running_loop()
+    stop, gaps = asyncio.Event(), []
+    tick = asyncio.create_task(ticker(stop, gaps))
+    await asyncio.sleep(2 * TICK_S)  # the ticker runs before the work starts
+    t0 = time.perf_counter()
+    if executor is None:
+        burn(n)
+        burn(n)
+    else:
+        await asyncio.gather(loop.run_in_executor(executor, burn, n),
+                             loop.run_in_executor(executor, burn, n))
+    wall = time.perf_counter() - t0
+    await asyncio.sleep(2 * TICK_S)
+    stop.set()
+    await tick
+    return wall, max(gaps) * 1e3
+
+
+def measure_cpython():
+    """Every CPython figure of the table, in seconds or milliseconds. The CPU work in turn (the
+    base of every ratio) is timed again before each variant and the fastest kept: on a machine
+    others use, a slow base would make the variant look parallel."""
+    m = {}
+    t0 = time.perf_counter()
+
+    async def two_waits():
+        await asyncio.gather(asyncio.sleep(1), asyncio.sleep(2))
+    asyncio.run(two_waits())
+    m["gather_s"] = time.perf_counter() - t0
+    m["threads_wait_s"] = in_threads(time.sleep, [(1,), (2,)])
+
+    n = calibrate()
+    bases = []
+
+    def variant(fn, *args):
+        bases.append(timed(lambda: (burn(n), burn(n))))
+        return fn(*args)
+
+    m["threads_cpu_s"] = variant(in_threads, burn, [(n,), (n,)])
+    t0 = time.perf_counter()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
+        # Workers start on demand: two concurrent sleeps make both exist before the timing.
+        list(pool.map(time.sleep, [0.1, 0.1]))
+        m["pool_start_s"] = time.perf_counter() - t0
+        m["procs_cpu_s"] = variant(timed, lambda: list(pool.map(burn, [n, n])))
+        m["exec_procs_s"], m["exec_procs_tick_ms"] = variant(asyncio.run, cpu_on_loop(n, pool))
+    m["on_loop_s"], m["on_loop_tick_ms"] = asyncio.run(cpu_on_loop(n, None))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as threads:
+        m["exec_threads_s"], m["exec_threads_tick_ms"] = variant(asyncio.run,
+                                                                 cpu_on_loop(n, threads))
+    m["seq_s"] = min(bases)
+    return m
+
+
+class Table:
+    """Sections (a claim) of rows (who, measured, held, expected, why). `why` explains a row
+    whose claim did not hold; a row where held differs from expected is flagged."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, claim, who, measured, held, expected, why=""):
+        self.rows.append((claim, who, measured, held, expected, why))
+
+    def print(self):
+        w = [max(len(r[i]) for r in self.rows) for i in (1, 2)]
+        last = None
+        for claim, who, measured, held, expected, why in self.rows:
+            if claim != last:
+                print(claim)
+                last = claim
+            verdict = "HELD" if held else "DID NOT HOLD"
+            if why and not held:
+                verdict += f": {why}"
+            if held != expected:
+                verdict += ("  << UNEXPECTED: the lesson predicts "
+                            f"{'HELD' if expected else 'DID NOT HOLD'} here")
+            print(f"   {who:{w[0]}}  {measured:{w[1]}}  {verdict}")
+
+    def unexpected(self):
+        return sum(1 for r in self.rows if r[3] != r[4])
+
+
+def read_models(modes_json, measures_tsv):
+    """Every model of the engine table, in table order, with its traits and demo.c's figures."""
+    with open(modes_json) as f:
+        models = json.load(f)
+    with open(measures_tsv) as f:
+        figures = {r["mode"]: r for r in csv.DictReader(f, delimiter="\t")}
+    for m in models:
+        m.update({k: float(v) for k, v in figures[m["name"]].items() if k != "mode"})
+    return models
+
+
+def build_table(py, models, cores):
+    t = Table()
+    c1 = '1. "asyncio.gather of a 1 s and a 2 s wait takes 2 s, on one thread"'
+    t.add(c1, "CPython asyncio.gather", f"{py['gather_s']:.3f} s",
+          2.0 <= py["gather_s"] < 2.3, True)
+    for m in models:
+        t.add(c1, f"iobound {m['name']} /gather?ms=1000,2000", f"{m['gather_s']:.3f} s",
+              2.0 <= m["gather_s"] < 2.3, True)
+
+    c2 = '2. "two threads waiting 1 s and 2 s also take 2 s"'
+    t.add(c2, "CPython threading, 2 threads", f"{py['threads_wait_s']:.3f} s",
+          2.0 <= py["threads_wait_s"] < 2.3, True)
+    for m in models:
+        how = "a thread each" if m["wait_costs_thread"] else "no thread"
+        t.add(c2, f"iobound {m['name']} 2 x /sleep ({how})", f"{m['two_waits_s']:.3f} s",
+              2.0 <= m["two_waits_s"] < 2.3, True)
+
+    c3 = '3. "threads run in parallel on separate cores: good for CPU-bound work"'
+    parallel_possible = cores >= 2
+
+    def ratio_row(who, wall_s, base_s, expected, why_not, extra=""):
+        r = wall_s / base_s
+        held = r <= SPEEDUP
+        t.add(c3, who, f"{r:.2f}x in turn{extra}", held, expected,
+              "" if held else why_not)
+        return r
+
+    gil = "the GIL runs one thread's Python at a time"
+    threads_r = ratio_row("CPython threading, 2 threads", py["threads_cpu_s"], py["seq_s"],
+                          False, gil)
+    ratio_row("CPython run_in_executor, threads", py["exec_threads_s"], py["seq_s"],
+              False, gil)
+    procs_r = ratio_row("CPython ProcessPoolExecutor", py["procs_cpu_s"],
+                        py["seq_s"], parallel_possible, f"only {cores} core",
+                        f" (+{py['pool_start_s']:.2f} s start-up)")
+    ratio_row("CPython run_in_executor, processes", py["exec_procs_s"], py["seq_s"],
+              parallel_possible, f"only {cores} core")
+    c_r = {}
+    for m in models:
+        stalls = m["cpu_stalls_others"]
+        why = ("by design: CPU stalls others, its thread runs them in turn" if stalls
+               else "the machine had no core to spare")
+        c_r[m["name"]] = ratio_row(f"iobound {m['name']} 8 x /cpu?ms=250", m["cpu_s"],
+                                   2.0, parallel_possible and not stalls, why,
+                                   f", {m['cpu_cores']:.2f} cores")
+
+    c4 = "4. (not in the blog) others are answered while CPU work runs (< 100 ms)"
+    t.add(c4, "CPython asyncio, CPU in a coroutine", f"a tick waited {py['on_loop_tick_ms']:.0f} ms",
+          py["on_loop_tick_ms"] < ANSWERED_MS, False, "the work holds the loop's thread")
+    t.add(c4, "CPython run_in_executor, threads",
+          f"a tick waited {py['exec_threads_tick_ms']:.0f} ms", py["exec_threads_tick_ms"] <
+          ANSWERED_MS, True, "the loop did not get the GIL back in time")
+    for m in models:
+        t.add(c4, f"iobound {m['name']} /hello during the /cpu", f"{m['hello_ms']:.1f} ms",
+              m["hello_ms"] < ANSWERED_MS, not m["cpu_stalls_others"],
+              "CPU stalls others (its traits)" if m["cpu_stalls_others"] else "")
+    return t, threads_r, procs_r, c_r
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    models = read_models(sys.argv[1], sys.argv[2])
+    cores = os.cpu_count() or 1
+    py = measure_cpython()
+    print(f"The blog's claims, measured now: CPython {platform.python_version()} "
+          f"({sys.executable}) and iobound, {cores} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}. CPU work: two pieces of {PIECE_S:.2f} s in CPython, "
+          "8 x 250 ms in iobound; a ratio is the wall time over the same work in turn "
+          "(perfectly parallel on 2 cores: 0.50x).\n")
+    t, threads_r, procs_r, c_r = build_table(py, models, cores)
+    t.print()
+    parallel = [f"{name} {r:.2f}x" for name, r in c_r.items()
+                if not next(m for m in models if m["name"] == name)["cpu_stalls_others"]]
+    print(f"\nThe GIL correction, in numbers: two CPU-bound CPython threads took {threads_r:.2f}x "
+          f"the time of the same work in turn (no speed-up); CPython processes {procs_r:.2f}x; "
+          f"C threads in iobound ({', '.join(parallel) or 'no such model'}). Claims 1 and 2 "
+          "are about waiting, which needs no core: they hold everywhere.")
+    bad = t.unexpected()
+    print(f"{len(t.rows) - bad} of {len(t.rows)} rows came out as the lesson predicts.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
