@@ -6,6 +6,9 @@
  * external assets. */
 #include "handlers/endpoints.h"
 
+#include <stdbool.h>
+#include <stdio.h>
+
 static const char page_head[] =
     "<!doctype html>\n"
     "<html lang=\"en\">\n"
@@ -198,28 +201,30 @@ enum iob_step iob_live_plan(const struct iob_request *req, const struct iob_env 
                             struct iob_plan *plan, struct iob_response *res)
 {
     (void)req, (void)plan;
-    struct iob_buf *b = res->body;
-    int rc = iob_buf_puts(b, page_head);
-    if (rc == 0)
-        rc = iob_handler_put_html(b, env->mode);
-    if (rc == 0)
-        rc = iob_buf_puts(b, "</span></h1>\n<section id=\"live\" data-mode=\"");
-    if (rc == 0)
-        rc = iob_handler_put_html(b, env->mode);
-    if (rc == 0)
-        rc = iob_buf_puts(b, page_traits);
-    if (rc == 0)
-        rc = iob_buf_printf(b, "%u", env->model->threads_at_rest);
-    if (rc == 0)
-        rc = iob_buf_puts(b, page_per_conn);
-    if (rc == 0)
-        rc = iob_buf_printf(b, "%u", env->model->threads_per_conn);
-    if (rc == 0)
-        rc = iob_buf_puts(b, "\">\n<p>");
-    if (rc == 0)
-        rc = iob_handler_put_html(b, env->model->summary);
-    if (rc == 0)
-        rc = iob_buf_puts(b, page_body);
+    char at_rest[16], per_conn[16];
+    snprintf(at_rest, sizeof at_rest, "%u", env->model->threads_at_rest);
+    snprintf(per_conn, sizeof per_conn, "%u", env->model->threads_per_conn);
+    /* The page in order: markup as is, text (is_text) HTML-escaped. */
+    const struct {
+        const char *s;
+        bool is_text;
+    } parts[] = {
+        {page_head, false},
+        {env->mode, true},
+        {"</span></h1>\n<section id=\"live\" data-mode=\"", false},
+        {env->mode, true},
+        {page_traits, false},
+        {at_rest, false},
+        {page_per_conn, false},
+        {per_conn, false},
+        {"\">\n<p>", false},
+        {env->model->summary, true},
+        {page_body, false},
+    };
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof parts / sizeof parts[0]; i++)
+        rc = parts[i].is_text ? iob_handler_put_html(res->body, parts[i].s)
+                              : iob_buf_puts(res->body, parts[i].s);
     iob_handler_reply(res, rc, "text/html; charset=utf-8");
     return IOB_STEP_NONE;
 }

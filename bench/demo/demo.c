@@ -410,49 +410,38 @@ static void print_table(void)
     }
 }
 
+#define CLAIM_TEXT 512
+
 /* One claim being checked: its figures and why it did not hold, empty while it holds. */
 struct claim {
-    char figures[512];
-    char why[512];
+    char figures[CLAIM_TEXT];
+    char why[CLAIM_TEXT];
 };
 
-static void append(char *buf, size_t size, const char *sep, const char *fmt, va_list ap)
+/* Appends to a claim's figures (sep ", ") or reasons (sep "; "). */
+static void note(char text[CLAIM_TEXT], const char *sep, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void note(char text[CLAIM_TEXT], const char *sep, const char *fmt, ...)
 {
-    size_t used = strlen(buf);
-    if (used && used < size)
-        used += (size_t)snprintf(buf + used, size - used, "%s", sep);
-    if (used < size)
-        vsnprintf(buf + used, size - used, fmt, ap);
-}
-
-/* Adds a model's figure to the claim's line. */
-static void figure(struct claim *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void figure(struct claim *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    append(c->figures, sizeof c->figures, ", ", fmt, ap);
-    va_end(ap);
-}
-
-/* Adds a reason the claim did not hold. */
-static void fail(struct claim *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(struct claim *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    append(c->why, sizeof c->why, "; ", fmt, ap);
-    va_end(ap);
+    size_t used = strlen(text);
+    if (used && used < CLAIM_TEXT)
+        used += (size_t)snprintf(text + used, CLAIM_TEXT - used, "%s", sep);
+    if (used < CLAIM_TEXT) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text + used, CLAIM_TEXT - used, fmt, ap);
+        va_end(ap);
+    }
 }
 
 /* Records v seconds for s and fails the claim unless lo <= v <= hi. */
 static void want_range(struct claim *c, const struct server *s, double v, double lo, double hi)
 {
-    figure(c, "%s %.3f s", s->name, v);
+    note(c->figures, ", ", "%s %.3f s", s->name, v);
     if (v < lo)
-        fail(c, "%s %.3f s is below %.2f s", s->name, v, lo);
+        note(c->why, "; ", "%s %.3f s is below %.2f s", s->name, v, lo);
     else if (v > hi)
-        fail(c, "%s %.3f s is above %.2f s", s->name, v, hi);
+        note(c->why, "; ", "%s %.3f s is above %.2f s", s->name, v, hi);
 }
 
 struct tally {
@@ -530,10 +519,11 @@ static void claim_threads(struct tally *t, struct claim *c)
     for (size_t i = 0; i < n_servers; i++) {
         const struct server *s = &servers[i];
         long want = s->threads_at_rest + s->threads_per_conn * SLEEPS;
-        figure(c, "%s %.0f (traits: %ld)", s->name, s->m.threads, want);
+        note(c->figures, ", ", "%s %.0f (traits: %ld)", s->name, s->m.threads, want);
         /* Slack above for a thread being started or torn down at the sampling instant. */
         if (s->m.threads < (double)want || s->m.threads > (double)want + 2)
-            fail(c, "%s ran %.0f threads, the traits say %ld", s->name, s->m.threads, want);
+            note(c->why, "; ", "%s ran %.0f threads, the traits say %ld", s->name, s->m.threads,
+                 want);
     }
     print_claim(t, c,
                 "2. OS threads during 100 waits = at rest + per connection x 100 (a wait that "
@@ -556,11 +546,11 @@ static void claim_memory(struct tally *t, struct claim *c)
     if (min_with > 1e8 || max_without < -1e8)
         return;
     for (size_t i = 0; i < n_servers; i++)
-        figure(c, "%s %+.1f KB", servers[i].name,
-               (servers[i].m.rss_kb - servers[i].m.rss_rest_kb) / SLEEPS);
+        note(c->figures, ", ", "%s %+.1f KB", servers[i].name,
+             (servers[i].m.rss_kb - servers[i].m.rss_rest_kb) / SLEEPS);
     if (min_with <= max_without)
-        fail(c, "%.1f KB with a thread per connection is not above %.1f KB without", min_with,
-             max_without);
+        note(c->why, "; ", "%.1f KB with a thread per connection is not above %.1f KB without",
+             min_with, max_without);
     print_claim(t, c, "2. a thread per connection costs memory (RSS per waiting connection)");
 }
 
@@ -582,9 +572,9 @@ static void claim_cpu(struct tally *t, struct claim *c, bool stalls)
         } else {
             double load[1] = {0};
             getloadavg(load, 1);
-            figure(c, "%s %.3f s on %.2f cores", s->name, s->m.cpu_s, s->m.cpu_cores);
+            note(c->figures, ", ", "%s %.3f s on %.2f cores", s->name, s->m.cpu_s, s->m.cpu_cores);
             if (s->m.cpu_s > parallel_hi_s)
-                fail(c,
+                note(c->why, "; ",
                      "%s took %.3f s, above %.2f s: it kept only %.2f cores busy; the machine "
                      "had no more to spare, load average %.1f",
                      s->name, s->m.cpu_s, parallel_hi_s, s->m.cpu_cores, load[0]);
@@ -603,11 +593,11 @@ static void claim_cpu(struct tally *t, struct claim *c, bool stalls)
         const struct server *s = &servers[i];
         if (s->cpu_stalls_others != stalls)
             continue;
-        figure(c, "%s %.1f ms", s->name, s->m.hello_s * 1e3);
+        note(c->figures, ", ", "%s %.1f ms", s->name, s->m.hello_s * 1e3);
         if (stalls && s->m.hello_s <= 0.1)
-            fail(c, "%s answered within 100 ms", s->name);
+            note(c->why, "; ", "%s answered within 100 ms", s->name);
         if (!stalls && s->m.hello_s >= 0.1)
-            fail(c, "%s took 100 ms or more", s->name);
+            note(c->why, "; ", "%s took 100 ms or more", s->name);
     }
     print_claim(t, c,
                 stalls ? "3. a /hello sent meanwhile waits behind them (> 100 ms)"
@@ -639,7 +629,7 @@ static struct tally print_claims(void)
         const struct server *s = &servers[i];
         want_range(&c, s, s->m.seq_s, 2.0, 2.4);
         if (s->m.seq_connects != 1)
-            fail(&c, "%s opened %ld connections, not 1", s->name, s->m.seq_connects);
+            note(c.why, "; ", "%s opened %ld connections, not 1", s->name, s->m.seq_connects);
     }
     print_claim(&t, &c, "4. 10 waits of 200 ms in turn on one connection take the sum (2 s)");
     for (int queued = 0; queued <= 1; queued++)
@@ -650,12 +640,12 @@ static struct tally print_claims(void)
     for (size_t i = 0; i < n_servers; i++) {
         requests += servers[i].m.requests;
         if (servers[i].m.failed) {
-            figure(&c, "%s %u failed", servers[i].name, servers[i].m.failed);
-            fail(&c, "%u %s requests failed", servers[i].m.failed, servers[i].name);
+            note(c.figures, ", ", "%s %u failed", servers[i].name, servers[i].m.failed);
+            note(c.why, "; ", "%u %s requests failed", servers[i].m.failed, servers[i].name);
         }
     }
     if (!c.figures[0])
-        figure(&c, "%u requests", requests);
+        note(c.figures, ", ", "%u requests", requests);
     print_claim(&t, &c, "every request got a 200");
     return t;
 }

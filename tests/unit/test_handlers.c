@@ -578,6 +578,19 @@ static const char *html(const char *s, char *out, size_t outlen)
     return out;
 }
 
+/* Serves the HTML page at path; asserts it is a 200 page at once and returns its text. */
+static const char *serve_page(struct outcome *o, const struct iob_env *env, const char *path)
+{
+    serve(o, env, path, NULL);
+    assert_int_equal(o->step, IOB_STEP_NONE);
+    assert_int_equal(o->res.status, 200);
+    assert_string_equal(o->res.content_type, "text/html; charset=utf-8");
+    assert_non_null(o->body.data);
+    assert_null(strstr(o->body.data, "http://")); /* no external assets */
+    assert_null(strstr(o->body.data, "https://"));
+    return o->body.data;
+}
+
 static void test_index_lists_mode_routes_and_limits(void **state)
 {
     (void)state;
@@ -585,11 +598,7 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     env.mode = "a<b";
     env.max_sleep_ms = 1234;
     struct outcome o;
-    serve(&o, &env, "/", NULL);
-    assert_int_equal(o.step, IOB_STEP_NONE);
-    assert_int_equal(o.res.status, 200);
-    assert_string_equal(o.res.content_type, "text/html; charset=utf-8");
-    const char *page = o.body.data;
+    const char *page = serve_page(&o, &env, "/");
     assert_non_null(strstr(page, "<strong>a&#60;b</strong> mode"));
     assert_non_null(strstr(page, "<section id=\"try\" data-mode=\"a&#60;b\">"));
     /* The panel's sentence and the Models table come from the models' traits. */
@@ -617,8 +626,6 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     }
     assert_non_null(strstr(page, "<td><code>max_sleep_ms</code></td><td>1234</td>"));
     assert_non_null(strstr(page, "<td><code>max_connections</code></td><td>10000</td>"));
-    assert_null(strstr(page, "http://")); /* no external assets */
-    assert_null(strstr(page, "https://"));
     done(&o);
 }
 
@@ -631,18 +638,12 @@ static void test_live_page_carries_traits_and_polls_metrics(void **state)
     env.mode = "a<b";
     env.model = &test_models[1];
     struct outcome o;
-    serve(&o, &env, "/live", NULL);
-    assert_int_equal(o.step, IOB_STEP_NONE);
-    assert_int_equal(o.res.status, 200);
-    assert_string_equal(o.res.content_type, "text/html; charset=utf-8");
-    const char *page = o.body.data;
+    const char *page = serve_page(&o, &env, "/live");
     assert_non_null(strstr(page, "<section id=\"live\" data-mode=\"a&#60;b\" "
                                  "data-threads-at-rest=\"1\" data-threads-per-conn=\"1\">"));
     assert_non_null(strstr(page, "<p>a thread per connection.</p>"));
     assert_non_null(strstr(page, "fetch('/metrics'"));
     assert_non_null(strstr(page, "<a href=\"/\">index</a>"));
-    assert_null(strstr(page, "http://"));
-    assert_null(strstr(page, "https://"));
     done(&o);
 }
 
