@@ -61,23 +61,19 @@ def ratio(a, b):
     return a / b if b and not math.isnan(a) and not math.isnan(b) else float("nan")
 
 
-def wait_threads(model):
-    """The threads a model has for waiting: 0 when that is no limit (a wait costs no thread, or
-    each connection brings its own), else the fixed threads it runs at rest (one of which may be
-    the acceptor, so at least one fewer may wait)."""
-    if model["wait_costs_thread"] and model["threads_per_conn"] == 0:
-        return max(1, model["threads_at_rest"] - 1)
-    return 0
+def max_waits(model):
+    """Waits the model can have in progress at once; 0: no limit. A binary older than this trait
+    lists only a loop and a thread per connection, neither of which has a limit."""
+    return model.get("max_waits", 0)
 
 
 def goals(model, nginx_eff5):
     """The targets of one model, from its traits. A model whose wait costs no thread must do
     what an event loop does (nginx's figures); one whose wait holds the connection's own thread
-    what c threads on one core can; one whose waits share a fixed set of k threads serves k
-    waits at a time, so its efficiency and p99 are scaled to k/c. Rows: (target, scenario,
-    field, op, goal)."""
-    k = wait_threads(model)
-    if not model["wait_costs_thread"]:
+    what c threads on one core can; one that has at most k waits in progress serves k at a time,
+    so its efficiency and p99 are scaled to k/c. Rows: (target, scenario, field, op, goal)."""
+    k = max_waits(model)
+    if not model["wait_costs_thread"] and not k:
         rows = [("/hello c=64 req/s vs nginx", "hello_c64", "rps_vs_nginx", ">=", 1.0),
                 ("/sleep c=1000 efficiency", "sleep_c1000", "efficiency", ">=", 0.97),
                 (f"/sleep c=5000 efficiency, ratio to nginx's ({fmt(nginx_eff5, 3)})",
@@ -91,9 +87,9 @@ def goals(model, nginx_eff5):
     else:
         rows = [("/hello c=64 req/s vs nginx", "hello_c64", "rps_vs_nginx", ">=", 0.5)]
         for c in (1000, 5000):
-            rows.append((f"/sleep c={c} efficiency, {k} waiting threads (ideal {k / c:.3f})",
+            rows.append((f"/sleep c={c} efficiency, {k} waits at a time (ideal {k / c:.3f})",
                          f"sleep_c{c}", "efficiency", ">=", 0.95 * min(1.0, k / c)))
-        rows.append((f"/sleep c=1000 p99 ms, waits queued for {k} threads", "sleep_c1000",
+        rows.append((f"/sleep c=1000 p99 ms, waits queued in rounds of {k}", "sleep_c1000",
                      "p99_ms", "<=", 110.0 * math.ceil(1000 / k)))
     # Memory follows the threads a connection brings, not what a wait costs.
     kib = 16.0 if model["threads_per_conn"] else 4.0

@@ -40,7 +40,7 @@ class Scenario:
     duration_s: int
     wait_s: float = 0.0  # the ideal time per request, for efficiency; 0 = not defined
     servers: tuple = ()  # who is measured; every server when empty
-    all_cpus: bool = False  # the server may use every core (the threaded-parallelism contrast)
+    all_cpus: bool = False  # the server may use every core (the CPU-parallelism contrast)
     probe: tuple = None  # (path, conns): a second wrk beside the main one, e.g. /hello
     skip: dict = field(default_factory=dict)  # server -> why it is not measured here
 

@@ -1,18 +1,17 @@
 """The CPython side of `make demo`: the blog's three claims about asyncio and threads, measured in
 the Python people run (Debian's python3, standard library only), printed in one table beside
-what iobound measured for every model (demo.c's measures.tsv; the traits from
-`iobound --list-modes=json`). Each row says whether the blog's claim held there, and whether that
+what iobound measured for every model (demo.c's measures.tsv: the figures, and the traits that
+`iobound --list-modes=json` gave each model). Each row says whether the blog's claim held there, and whether that
 is what the lesson predicts (CPython's GIL: threads give no CPU parallelism; processes and C
 threads do). It sends no requests: it only sleeps and burns CPU.
 
-Usage: lesson.py MODES.json MEASURES.tsv   (exit 0; a row that comes out unexpected is flagged,
+Usage: lesson.py MEASURES.tsv   (exit 0; a row that comes out unexpected is flagged,
 not an error: a loaded machine can miss a timing)
 """
 
 import asyncio
 import concurrent.futures
 import csv
-import json
 import os
 import platform
 import sys
@@ -164,15 +163,11 @@ class Table:
         return sum(1 for r in self.rows if r[3] != r[4])
 
 
-def read_models(modes_json, measures_tsv):
-    """Every model of the engine table, in table order, with its traits and demo.c's figures."""
-    with open(modes_json) as f:
-        models = json.load(f)
+def read_models(measures_tsv):
+    """Every model of the engine table, in table order: its traits and demo.c's figures."""
     with open(measures_tsv) as f:
-        figures = {r["mode"]: r for r in csv.DictReader(f, delimiter="\t")}
-    for m in models:
-        m.update({k: float(v) for k, v in figures[m["name"]].items() if k != "mode"})
-    return models
+        return [{k: v if k == "mode" else float(v) for k, v in row.items()}
+                for row in csv.DictReader(f, delimiter="\t")]
 
 
 def build_table(py, models, cores):
@@ -181,7 +176,7 @@ def build_table(py, models, cores):
     t.add(c1, "CPython asyncio.gather", f"{py['gather_s']:.3f} s",
           2.0 <= py["gather_s"] < 2.3, True)
     for m in models:
-        t.add(c1, f"iobound {m['name']} /gather?ms=1000,2000", f"{m['gather_s']:.3f} s",
+        t.add(c1, f"iobound {m['mode']} /gather?ms=1000,2000", f"{m['gather_s']:.3f} s",
               2.0 <= m["gather_s"] < 2.3, True)
 
     c2 = '2. "two threads waiting 1 s and 2 s also take 2 s"'
@@ -189,7 +184,7 @@ def build_table(py, models, cores):
           2.0 <= py["threads_wait_s"] < 2.3, True)
     for m in models:
         how = "a thread each" if m["wait_costs_thread"] else "no thread"
-        t.add(c2, f"iobound {m['name']} 2 x /sleep ({how})", f"{m['two_waits_s']:.3f} s",
+        t.add(c2, f"iobound {m['mode']} 2 x /sleep ({how})", f"{m['two_waits_s']:.3f} s",
               2.0 <= m["two_waits_s"] < 2.3, True)
 
     c3 = '3. "threads run in parallel on separate cores: good for CPU-bound work"'
@@ -214,11 +209,12 @@ def build_table(py, models, cores):
     py_row("CPython run_in_executor, processes", "exec_procs", cores >= 2, no_core)
     c_r = {}
     for m in models:
-        stalls = m["cpu_stalls_others"]
-        why = "by design: CPU stalls others, its thread runs them in turn" if stalls else no_core
-        c_r[m["name"]] = ratio_row(f"iobound {m['name']} 8 x /cpu?ms=250", m["cpu_s"] / 2.0,
-                                   cores >= 2 and not stalls, why,
-                                   f", {m['cpu_cores']:.2f} cores")
+        # cpu_parallel: how many burns the model runs at once on this machine (its CPU lanes,
+        # at most the cores): one loop thread cannot run two.
+        single = m["cpu_parallel"] < 2
+        why = "by design: one thread runs them in turn (its CPU lanes)" if single else no_core
+        c_r[m["mode"]] = ratio_row(f"iobound {m['mode']} 8 x /cpu?ms=250", m["cpu_s"] / 2.0,
+                                   not single, why, f", {m['cpu_cores']:.2f} cores")
 
     c4 = "4. (not in the blog) others are answered while CPU work runs (< 100 ms)"
     for who, key, expected, why in (
@@ -230,16 +226,22 @@ def build_table(py, models, cores):
         tick = py[key]["tick_ms"]
         t.add(c4, who, f"a tick waited up to {tick:.0f} ms", tick < ANSWERED_MS, expected, why)
     for m in models:
-        t.add(c4, f"iobound {m['name']} /hello during the /cpu", f"{m['hello_ms']:.1f} ms",
-              m["hello_ms"] < ANSWERED_MS, not m["cpu_stalls_others"],
-              "CPU stalls others (its traits)" if m["cpu_stalls_others"] else load)
+        # hello_waits: demo.c's reading of the traits (CPU stalls others, or the burns hold
+        # every one of a fixed set of threads).
+        why = load
+        if m["cpu_stalls_others"]:
+            why = "CPU stalls others (its traits)"
+        elif m["hello_waits"]:
+            why = "the burns hold all its threads (max_waits)"
+        t.add(c4, f"iobound {m['mode']} /hello during the /cpu", f"{m['hello_ms']:.1f} ms",
+              m["hello_ms"] < ANSWERED_MS, not m["hello_waits"], why)
     return t, threads_r, procs_r, c_r
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 2:
         sys.exit(__doc__)
-    models = read_models(sys.argv[1], sys.argv[2])
+    models = read_models(sys.argv[1])
     cores = os.cpu_count() or 1
     py = measure_cpython()
     print(f"The blog's claims, measured now: CPython {platform.python_version()} "
@@ -250,11 +252,10 @@ def main():
           "the best in turn).\n")
     t, threads_r, procs_r, c_r = build_table(py, models, cores)
     t.print()
-    parallel = [f"{name} {r:.2f}x" for name, r in c_r.items()
-                if not next(m for m in models if m["name"] == name)["cpu_stalls_others"]]
+    parallel = [f"{m['mode']} {c_r[m['mode']]:.2f}x" for m in models if m["cpu_parallel"] >= 2]
     print(f"\nThe GIL correction, in numbers: two CPU-bound CPython threads took {threads_r:.2f}x "
           f"the time of the same work in turn (no speed-up); CPython processes {procs_r:.2f}x; "
-          f"C threads in iobound ({', '.join(parallel) or 'no such model'}). Claims 1 and 2 "
+          f"C threads in iobound ({', '.join(parallel) or 'no model runs two at once here'}). Claims 1 and 2 "
           "are about waiting, which needs no core: they hold everywhere.")
     bad = t.unexpected()
     print(f"{len(t.rows) - bad} of {len(t.rows)} rows came out as the lesson predicts.")

@@ -35,12 +35,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# The engine table, one line per model: NAME:WAIT_COSTS_THREAD:CPU_STALLS_OTHERS:AT_REST:PER_CONN.
+# The engine table, one line per model: NAME:WAIT_COSTS_THREAD:CPU_STALLS_OTHERS:AT_REST:PER_CONN:
+# CPU_LANES:MAX_WAITS. A binary older than the last two traits lists only one loop thread and a
+# thread per connection, whose values the defaults are: one CPU step at a time, or one each.
 "$bin" --list-modes=json >"$tmp/modes.json"
 models=$("$py" -c 'import json, sys
 for m in json.load(open(sys.argv[1])):
-    print("%s:%d:%d:%d:%d" % (m["name"], m["wait_costs_thread"], m["cpu_stalls_others"],
-                              m["threads_at_rest"], m["threads_per_conn"]))' "$tmp/modes.json")
+    lanes = m.get("cpu_lanes", 1 if m["cpu_stalls_others"] else 0)
+    print("%s:%d:%d:%d:%d:%d:%d" % (m["name"], m["wait_costs_thread"], m["cpu_stalls_others"],
+                                    m["threads_at_rest"], m["threads_per_conn"], lanes,
+                                    m.get("max_waits", 0)))' "$tmp/modes.json")
 
 # start MODE: starts iobound in MODE on port 0; sets $pid and $port from its start-up line.
 start() {
@@ -96,7 +100,7 @@ done
 echo "Every server stopped with SIGTERM and exited 0."
 echo
 
-"$py" "$here/lesson.py" "$tmp/modes.json" "$out/measures.tsv" || status=$?
+"$py" "$here/lesson.py" "$out/measures.tsv" || status=$?
 
 rm -f "$out"/timeline-*.svg
 for name in $names; do

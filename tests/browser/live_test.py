@@ -2,7 +2,7 @@
 
 Starts iobound on 127.0.0.1:0 in the given mode, reads the load command the index page gives
 for getting past the browser's 6 connections (curl, 100 concurrent /sleep?ms=2000), opens /live,
-runs that command (bounded: 100 requests, a 30 s timeout) and checks what the page charted from
+runs that command (bounded: 100 requests, a timeout from the model's max_waits) and checks what the page charted from
 /metrics: the in-flight series rose above a threshold, the threads series is what the model's
 traits say (`iobound --list-modes=json`: threads at rest plus threads per connection times the
 open connections; never the model's name), req/s rose, the p99 of route sleep is in the 2 s
@@ -12,13 +12,13 @@ Usage: live_test.py CHROMIUM IOBOUND MODE SCREENSHOT.png   (exit 0 pass, 1 fail)
 """
 
 import json
+import math
 import subprocess
 import time
 
 from cdp import check, check_no_js_error, evaluate, main, navigate, open_page, screenshot, wait_for
 
 LOAD_REQUESTS, LOAD_MS = 100, 2000  # what the index page's command sends
-LOAD_TIMEOUT_S = 30
 THREADS_SLACK = 3  # a thread started or ended between the gauges of one scrape
 
 
@@ -28,13 +28,14 @@ def model_traits(binary, mode):
     return next(m for m in json.loads(out) if m["name"] == mode)
 
 
-def inflight_threshold(t):
-    """How many of the 100 waits the model holds at once: all of them when a wait costs no
-    thread or each connection brings its own; else its fixed threads (less the acceptor).
-    Half of that, so that a poll landing in the ramp still counts."""
-    if t["wait_costs_thread"] and t["threads_per_conn"] == 0:
-        return max(1, (t["threads_at_rest"] - 1) // 2)
-    return LOAD_REQUESTS // 2
+def wait_limit(t):
+    """The waits the model has in progress at once (max_waits; 0 or absent: no limit)."""
+    return min(t.get("max_waits", 0) or LOAD_REQUESTS, LOAD_REQUESTS)
+
+
+def load_timeout_s(t):
+    """The load goes in rounds of wait_limit() waits; 15 s more for a slow (sanitized) server."""
+    return math.ceil(LOAD_REQUESTS / wait_limit(t)) * LOAD_MS / 1000 + 15
 
 
 def run(b, base, mode, binary, shot):
@@ -46,7 +47,8 @@ def run(b, base, mode, binary, shot):
                  "/live took two samples of /metrics within 10 s"):
         return
     print(f"     load: {cmd}")
-    r = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=LOAD_TIMEOUT_S)
+    r = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True,
+                       timeout=load_timeout_s(t))
     check(r.stdout.strip() == str(LOAD_REQUESTS),
           f"the index page's command got {LOAD_REQUESTS} answers (printed {r.stdout.strip()!r})")
     time.sleep(1.5)  # one more sample, after the load
@@ -63,7 +65,7 @@ def run(b, base, mode, binary, shot):
     check(got["errors"] == 0, f"every poll of /metrics answered (errors: {got['errors']})")
 
     inflight = [s[1] for s in samples]
-    want = inflight_threshold(t)
+    want = max(1, wait_limit(t) // 2)  # half, so that a poll landing in the ramp still counts
     check(max(inflight) >= want,
           f"the in-flight series rose to >= {want} (max {max(inflight)}; series {inflight})")
 
