@@ -396,7 +396,8 @@ def main():
                       f"  [{time.monotonic() - t_start:4.0f}s]",
                       flush=True)
     facts.append(("wall time", f"{time.monotonic() - t_start:.0f} s"))
-    report.write(out, raw, rows, scs, facts, skipped, BENCH, models)
+    report.write(out, raw, rows, scs, facts, skipped, BENCH,
+                 [m for m in models if m["name"] in chosen])
     print(f"bench: results in {out}", flush=True)
 
 
