@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""`make bench`: measure iobound's two modes and the peers a user would otherwise pick (nginx
-with the echo module, Go net/http, Python aiohttp, Python ThreadingHTTPServer) in one run on
-one machine, and write bench/results/<date>/ (summary TSV, Markdown, gnuplot SVG; logs and
-per-round data in raw/). Each server is started and stopped here by pid, pinned to CPU 0;
-wrk and this driver run on CPU 1. Standard library only; run with Debian's /usr/bin/python3."""
+"""`make bench`: measure every iobound model (as `iobound --list-modes=json` lists them) and the
+peers a user would otherwise pick (nginx with the echo module, Go net/http, Python aiohttp,
+Python ThreadingHTTPServer) in one run on one machine, and write bench/results/<date>/ (summary
+TSV, Markdown, gnuplot SVG; logs and per-round data in raw/). Each server is started and stopped
+here by pid, pinned to CPU 0; wrk and this driver run on CPU 1. No model is named here: the
+targets come from the models' traits (report.py). Standard library only; run with Debian's
+/usr/bin/python3."""
 
 import argparse
 import datetime
+import json
 import os
 import re
 import resource
@@ -25,8 +28,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 PY = "/usr/bin/python3"  # Debian's python: the one python3-aiohttp installs into
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SERVERS = ["evented", "threaded", "nginx", "go", "aiohttp", "threading"]
-IOBOUND = ["evented", "threaded"]
+PEERS = ["nginx", "go", "aiohttp", "threading"]
 
 
 @dataclass
@@ -37,16 +39,17 @@ class Scenario:
     conns: int
     duration_s: int
     wait_s: float = 0.0  # the ideal time per request, for efficiency; 0 = not defined
-    servers: tuple = tuple(SERVERS)
-    all_cpus: bool = False  # the server may use every core (the threaded-parallelism contrast)
+    servers: tuple = ()  # who is measured; every server when empty
+    all_cpus: bool = False  # the server may use every core (the CPU-parallelism contrast)
     probe: tuple = None  # (path, conns): a second wrk beside the main one, e.g. /hello
     skip: dict = field(default_factory=dict)  # server -> why it is not measured here
 
 
-def scenarios(quick):
-    """The scenario table. Sleep runs are long because wrk loses each connection's last
-    request in flight, capping efficiency near 1 - wait/duration (0.99 at 10 s). QUICK keeps
-    what the targets need, one short round, the Python peers only in the /hello baseline."""
+def scenarios(quick, models):
+    """The scenario table, for the iobound models named in models. Sleep runs are long because
+    wrk loses each connection's last request in flight, capping efficiency near
+    1 - wait/duration (0.99 at 10 s). QUICK keeps what the targets need, one short round, the
+    Python peers only in the /hello baseline."""
     d_hello, d_other = (2, 2) if quick else (5, 5)
     sleeps = [(1000, 8), (5000, 4)] if quick else [(100, 10), (1000, 10), (5000, 6), (10000, 6)]
     out = [Scenario("hello_c64", "hello", "/hello", 64, d_hello)]
@@ -57,16 +60,16 @@ def scenarios(quick):
             if c >= 5000:
                 skip["go"] = "QUICK mode"
         out.append(Scenario(f"sleep_c{c}", "sleep", "/sleep?ms=100", c, d, 0.1, skip=skip))
-    gather_servers = tuple(IOBOUND) if quick else tuple(SERVERS)
+    gather_servers = tuple(models) if quick else ()
     out += [
         Scenario("gather_c100", "gather", "/gather?ms=100,100,100", 100, d_other, 0.1,
                  gather_servers),
         Scenario("seq_c100", "seq", "/sleep?ms=300", 100, d_other, 0.3, gather_servers),
-        Scenario("cpu_c16", "cpu", "/cpu?ms=5", 16, 3 if quick else 6, 0.0, tuple(IOBOUND),
+        Scenario("cpu_c16", "cpu", "/cpu?ms=5", 16, 3 if quick else 6, 0.0, tuple(models),
                  probe=("/hello", 4)),
     ]
     if not quick:
-        out.append(Scenario("cpu_c16_2cores", "cpu", "/cpu?ms=5", 16, 6, 0.0, tuple(IOBOUND),
+        out.append(Scenario("cpu_c16_2cores", "cpu", "/cpu?ms=5", 16, 6, 0.0, tuple(models),
                             all_cpus=True, probe=("/hello", 4)))
     return out
 
@@ -91,11 +94,10 @@ def first_line(cmd):
         return "unknown"
 
 
-def build(args, build_dir, need_iobound):
-    """iobound (unless --iobound, or not measured) and the Go peer, into build_dir; returns
-    their paths."""
+def build(args, build_dir):
+    """iobound (unless --iobound) and the Go peer, into build_dir; returns their paths."""
     iobound = args.iobound
-    if not iobound and need_iobound:
+    if not iobound:
         sh(["cmake", "-S", REPO, "-B", os.path.join(build_dir, "iobound"),
             "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DIOB_TESTS=OFF"])
         sh(["cmake", "--build", os.path.join(build_dir, "iobound"), "-j2", "--target", "iobound"])
@@ -105,6 +107,15 @@ def build(args, build_dir, need_iobound):
                GOFLAGS="")
     sh(["go", "build", "-o", goserver, os.path.join(BENCH, "peers", "goserver.go")], env=env)
     return iobound, goserver
+
+
+def list_models(iobound):
+    """The engine table, as the binary prints it: one dict per model, with its traits."""
+    r = subprocess.run([iobound, "--list-modes=json"], capture_output=True, text=True,
+                       timeout=20)
+    if r.returncode != 0:
+        raise SystemExit(f"bench: {iobound} --list-modes=json failed:\n{r.stderr}")
+    return json.loads(r.stdout)
 
 
 def free_port():
@@ -131,7 +142,7 @@ class Server:
     @staticmethod
     def command(name, bins, raw):
         env = dict(os.environ)
-        if name in IOBOUND:
+        if name in bins["models"]:
             return ([bins["iobound"], "--mode", name, "--listen", "127.0.0.1:0",
                      "--set", "log.access_log=off", "--set", "server.max_connections=20000",
                      "--set", "server.backlog=4096"], env, None)
@@ -323,19 +334,13 @@ def main():
     ap.add_argument("--quick", action="store_true", help="one short round, under 2 minutes")
     ap.add_argument("--rounds", type=int, help="rounds (default 3, QUICK 1)")
     ap.add_argument("--iobound", help="use this iobound binary instead of building one")
-    ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
+    ap.add_argument("--servers", help="comma-separated subset: iobound's models (see "
+                    "iobound --list-modes) and " + ", ".join(PEERS))
     ap.add_argument("--only", help="comma-separated scenario keys, e.g. hello_c64,sleep_c1000")
     ap.add_argument("--out", help="results directory (default bench/results/<date>)")
     ap.add_argument("--build-dir", default=os.path.join(REPO, "build-bench"))
     args = ap.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
-    chosen = set(args.servers.split(","))
-    if chosen - set(SERVERS):
-        ap.error(f"unknown servers {sorted(chosen - set(SERVERS))}; allowed: {SERVERS}")
-    scs = scenarios(args.quick)
-    if args.only:
-        keys = set(args.only.split(","))
-        scs = [s for s in scs if s.key in keys]
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
     out = args.out or os.path.join(BENCH, "results", stamp + ("-quick" if args.quick else ""))
@@ -347,8 +352,21 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by servers and wrk
 
     print(f"bench: building into {args.build_dir}", flush=True)
-    iobound, goserver = build(args, args.build_dir, bool(chosen & set(IOBOUND)))
-    bins = {"iobound": iobound, "goserver": goserver}
+    iobound, goserver = build(args, args.build_dir)
+    models = list_models(iobound)
+    names = [m["name"] for m in models]
+    servers = names + PEERS
+    chosen = set(args.servers.split(",")) if args.servers else set(servers)
+    if chosen - set(servers):
+        raise SystemExit(f"bench: unknown servers {sorted(chosen - set(servers))}; "
+                         f"allowed: {', '.join(servers)}")
+    scs = scenarios(args.quick, names)
+    for sc in scs:
+        sc.servers = sc.servers or tuple(servers)
+    if args.only:
+        keys = set(args.only.split(","))
+        scs = [s for s in scs if s.key in keys]
+    bins = {"iobound": iobound, "goserver": goserver, "models": names}
     ncpu = os.cpu_count()
     server_cpus, client_cpu = ("0", 1) if ncpu >= 2 else ("0", 0)
     os.sched_setaffinity(0, {client_cpu})  # this driver and wrk stay off the server's core
@@ -374,10 +392,12 @@ def main():
                 rows.append(row)
                 print(f"bench: round {rnd} {sc.key:15} {name:9} {row['rps']:9.0f} req/s "
                       f"p99 {row['p99_ms']:8.1f} ms  rss/conn {row['rss_per_conn_kib']:6.1f} KiB"
-                      f"  threads {row['threads_max']:5}  [{time.monotonic() - t_start:4.0f}s]",
+                      f"  threads {row['threads_max']:5}  cpu {row['cpu_us_per_req']:6.2f} us/req"
+                      f"  [{time.monotonic() - t_start:4.0f}s]",
                       flush=True)
     facts.append(("wall time", f"{time.monotonic() - t_start:.0f} s"))
-    report.write(out, raw, rows, scs, facts, skipped, BENCH)
+    report.write(out, raw, rows, scs, facts, skipped, BENCH,
+                 [m for m in models if m["name"] in chosen])
     print(f"bench: results in {out}", flush=True)
 
 

@@ -15,6 +15,7 @@ iob_plan_fn iob_echo_plan;
 iob_plan_fn iob_healthz_plan;
 iob_plan_fn iob_readyz_plan;
 iob_plan_fn iob_metrics_plan;
+iob_plan_fn iob_live_plan;
 iob_plan_fn iob_drip_plan;
 iob_plan_fn iob_status_plan;
 iob_finish_fn iob_status_finish;
@@ -35,3 +36,6 @@ enum iob_step iob_handler_stream(struct iob_response *res, struct iob_plan *plan
 int iob_handler_json_mode(struct iob_buf *b, const struct iob_env *env);
 /* Appends ,"elapsed_ms":<ended_ns - started_ns as ms with two decimals>. */
 int iob_handler_json_elapsed(struct iob_buf *b, const struct iob_plan *plan);
+/* Appends s with the HTML-special bytes (< > & " ') as numeric references, for the pages. Returns
+ * as iob_buf_append(). */
+int iob_handler_put_html(struct iob_buf *b, const char *s);

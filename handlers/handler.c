@@ -1,6 +1,6 @@
 /* The helpers every handler shares (handler.h, endpoints.h): a GATHER plan's task array, the
- * two ways a handler ends (a 200 body or a JSON error) and the common ends of the timed JSON
- * bodies. Any thread; no shared state. */
+ * two ways a handler ends (a 200 body or a JSON error), the common ends of the timed JSON
+ * bodies and HTML escaping for the pages. Any thread; no shared state. */
 #include "handlers/handler.h"
 
 #include <errno.h>
@@ -119,4 +119,18 @@ int iob_handler_json_elapsed(struct iob_buf *b, const struct iob_plan *plan)
 {
     int rc = iob_buf_puts(b, ",\"elapsed_ms\":");
     return rc ? rc : iob_json_ms(b, iob_plan_elapsed_ns(plan));
+}
+
+int iob_handler_put_html(struct iob_buf *b, const char *s)
+{
+    int rc = 0;
+    for (; rc == 0 && *s; s++) {
+        size_t plain = strcspn(s, "<>&\"'");
+        rc = iob_buf_append(b, s, plain);
+        s += plain;
+        if (rc != 0 || *s == '\0')
+            break;
+        rc = iob_buf_printf(b, "&#%d;", *s);
+    }
+    return rc;
 }

@@ -62,9 +62,14 @@ static const char page_try[] =
     "max=\"100\"></label>\n"
     "<button>Run</button>\n"
     "</form>\n"
-    "<p>A browser opens at most 6 connections to one server, so requests beyond 6 first wait\n"
-    "in the browser (the grey part of a bar). <code>make demo</code> and curl have no such\n"
-    "limit.</p>\n"
+    "<p id=\"try-limit\">A browser opens at most 6 connections to one server (HTTP/1.1), so\n"
+    "requests beyond 6 first wait in the browser (the grey part of a bar): this panel never has\n"
+    "more than 6 in flight, whatever the model. To get past it, send them from outside the\n"
+    "browser and watch them on <a href=\"/live\">/live</a>; this prints how many of 100\n"
+    "concurrent <code>/sleep?ms=2000</code> were answered:</p>\n"
+    "<pre><code id=\"try-beyond\">curl -s -Z --parallel-immediate --parallel-max 100 "
+    "'HOST:PORT/sleep?ms=2000&amp;n=[1-100]' 2&gt;/dev/null | grep -c slept_ms</code></pre>\n"
+    "<p><code>wrk -c 100</code> and <code>make demo</code> have no such limit either.</p>\n"
     "<p id=\"try-result\"></p>\n"
     "<svg id=\"try-chart\" width=\"640\" height=\"0\" role=\"img\"></svg>\n"
     "<script>\n"
@@ -76,6 +81,8 @@ static const char page_try[] =
     "  var f = form.elements;\n"
     "  var defaults = {sleep: '200', gather: '100,200,300', cpu: '100', hello: ''};\n"
     "  var runs = 0;\n"
+    "  var beyond = document.getElementById('try-beyond');\n"
+    "  beyond.textContent = beyond.textContent.replace('HOST:PORT', location.host);\n"
     "  f.endpoint.onchange = function () {\n"
     "    f.param.value = defaults[f.endpoint.value];\n"
     "    f.param.disabled = f.endpoint.value === 'hello';\n"
@@ -176,21 +183,6 @@ static const struct {
     {"max_connections", offsetof(struct iob_env, max_connections)},
 };
 
-/* Appends s with the HTML-special bytes escaped. */
-static int put_html(struct iob_buf *b, const char *s)
-{
-    int rc = 0;
-    for (; rc == 0 && *s; s++) {
-        size_t plain = strcspn(s, "<>&\"'");
-        rc = iob_buf_append(b, s, plain);
-        s += plain;
-        if (rc != 0 || *s == '\0')
-            break;
-        rc = iob_buf_printf(b, "&#%d;", *s);
-    }
-    return rc;
-}
-
 static const char *yes_no(bool b)
 {
     return b ? "yes" : "no";
@@ -199,11 +191,11 @@ static const char *yes_no(bool b)
 /* What the model's traits mean for the two experiments of the panel. */
 static int put_model_text(struct iob_buf *b, const struct iob_model *m)
 {
-    int rc = put_html(b, m->name);
+    int rc = iob_handler_put_html(b, m->name);
     if (rc == 0)
         rc = iob_buf_puts(b, "</strong>: ");
     if (rc == 0)
-        rc = put_html(b, m->summary);
+        rc = iob_handler_put_html(b, m->summary);
     if (rc == 0)
         rc = iob_buf_puts(b, m->wait_costs_thread
                                  ? ". Each <code>/sleep</code> in flight holds an OS thread of "
@@ -228,17 +220,17 @@ static int put_model_row(struct iob_buf *b, const struct iob_model *m, bool is_t
         snprintf(lanes, sizeof lanes, "%u", m->cpu_lanes);
     int rc = iob_buf_puts(b, is_this ? "<tr class=\"this\"><td>" : "<tr><td>");
     if (rc == 0)
-        rc = put_html(b, m->name);
+        rc = iob_handler_put_html(b, m->name);
     if (rc == 0)
         rc = iob_buf_puts(b, "</td><td>");
     if (rc == 0)
-        rc = put_html(b, m->summary);
+        rc = iob_handler_put_html(b, m->summary);
     if (rc == 0)
         rc = iob_buf_printf(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>%u</td><td>%u</td><td>",
                             yes_no(m->wait_costs_thread), yes_no(m->cpu_stalls_others), lanes,
                             m->threads_at_rest, m->threads_per_conn);
     if (rc == 0)
-        rc = put_html(b, m->breaks_first);
+        rc = iob_handler_put_html(b, m->breaks_first);
     if (rc == 0)
         rc = iob_buf_puts(b, "</td></tr>\n");
     return rc;
@@ -250,20 +242,20 @@ static int put_route(struct iob_buf *b, const struct iob_route *r)
     bool is_link = r->methods & IOB_METHOD_GET;
     int rc = iob_buf_puts(b, "<tr><td>");
     if (rc == 0)
-        rc = put_html(b, r->allow);
+        rc = iob_handler_put_html(b, r->allow);
     if (rc == 0)
         rc = iob_buf_puts(b, is_link ? "</td><td><a href=\"" : "</td><td><code>");
     if (rc == 0 && is_link) {
-        rc = put_html(b, r->example);
+        rc = iob_handler_put_html(b, r->example);
         if (rc == 0)
             rc = iob_buf_puts(b, "\">");
     }
     if (rc == 0)
-        rc = put_html(b, r->example);
+        rc = iob_handler_put_html(b, r->example);
     if (rc == 0)
         rc = iob_buf_puts(b, is_link ? "</a></td><td>" : "</code></td><td>");
     if (rc == 0)
-        rc = put_html(b, r->summary);
+        rc = iob_handler_put_html(b, r->summary);
     if (rc == 0)
         rc = iob_buf_puts(b, "</td></tr>\n");
     return rc;
@@ -276,11 +268,11 @@ enum iob_step iob_index_plan(const struct iob_request *req, const struct iob_env
     struct iob_buf *b = res->body;
     int rc = iob_buf_puts(b, page_head);
     if (rc == 0)
-        rc = put_html(b, env->mode);
+        rc = iob_handler_put_html(b, env->mode);
     if (rc == 0)
         rc = iob_buf_puts(b, page_try_open);
     if (rc == 0)
-        rc = put_html(b, env->mode);
+        rc = iob_handler_put_html(b, env->mode);
     if (rc == 0)
         rc = iob_buf_puts(b, page_try_head);
     if (rc == 0)

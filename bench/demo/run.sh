@@ -1,8 +1,10 @@
 #!/bin/sh
-# `make demo`: builds iobound (if needed) and the demo client, starts iobound once per mode on
-# an ephemeral port, runs demo.c's experiments against both, stops each server with SIGTERM by
-# its pid and checks it exits 0, then draws the request timelines with gnuplot.
-# Output: the table on stdout; bench/results/demo/{timeline.tsv,timeline.svg}.
+# `make demo`: builds iobound (if needed) and the demo client, reads the models and their traits
+# from `iobound --list-modes=json`, starts one iobound per model on an ephemeral port, runs
+# demo.c's experiments against them all, stops each server with SIGTERM by its pid and checks it
+# exits 0, runs the same claims in CPython (lesson.py, Debian's python3) and prints them beside
+# iobound's figures, then draws one request timeline per model with gnuplot.
+# Output: the tables on stdout; bench/results/demo/{timeline.tsv,measures.tsv,timeline-MODE.svg}.
 # Environment: IOB_BUILD (default build/), the CMake build directory holding iobound.
 set -eu
 
@@ -12,6 +14,7 @@ build=${IOB_BUILD:-$repo/build}
 out=$repo/bench/results/demo
 bin=$build/iobound
 demo=$build/iobound-demo
+py=/usr/bin/python3 # Debian's, with nothing but the standard library
 
 echo "demo: building iobound and the demo client in $build" >&2
 if [ ! -f "$build/CMakeCache.txt" ]; then
@@ -20,7 +23,7 @@ fi
 cmake --build "$build" --target iobound -j"$(nproc)" >/dev/null
 # shellcheck disable=SC2046 # pkg-config prints several flags
 cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-    -Wformat=2 -Wvla -Werror -o "$demo" "$here/demo.c" $(pkg-config --cflags --libs libcurl)
+    -Wformat=2 -Wvla -Werror -o "$demo" "$here/demo.c" $(pkg-config --cflags --libs libcurl) -lm
 
 tmp=$(mktemp -d)
 pids=""
@@ -31,6 +34,17 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+
+# The engine table, one line per model: NAME:WAIT_COSTS_THREAD:CPU_STALLS_OTHERS:AT_REST:PER_CONN:
+# CPU_LANES:MAX_WAITS. A binary older than the last two traits lists only one loop thread and a
+# thread per connection, whose values the defaults are: one CPU step at a time, or one each.
+"$bin" --list-modes=json >"$tmp/modes.json"
+models=$("$py" -c 'import json, sys
+for m in json.load(open(sys.argv[1])):
+    lanes = m.get("cpu_lanes", 1 if m["cpu_stalls_others"] else 0)
+    print("%s:%d:%d:%d:%d:%d:%d" % (m["name"], m["wait_costs_thread"], m["cpu_stalls_others"],
+                                    m["threads_at_rest"], m["threads_per_conn"], lanes,
+                                    m.get("max_waits", 0)))' "$tmp/modes.json")
 
 # start MODE: starts iobound in MODE on port 0; sets $pid and $port from its start-up line.
 start() {
@@ -65,18 +79,33 @@ stop() {
     fi
 }
 
-start evented
-evented="evented:$port:$pid"
-start threaded
-threaded="threaded:$port:$pid"
+args=""
+started=""
+names=""
+for m in $models; do
+    name=${m%%:*}
+    start "$name"
+    args="$args $name:$port:$pid:${m#*:}"
+    started="$started $name:$pid"
+    names="$names $name"
+done
 
 mkdir -p "$out"
 status=0
-"$demo" "$out/timeline.tsv" "$evented" "$threaded" || status=$?
-stop evented "${evented##*:}"
-stop threaded "${threaded##*:}"
-echo "Both servers stopped with SIGTERM and exited 0."
+# shellcheck disable=SC2086 # one argument per model
+"$demo" "$out" $args || status=$?
+for s in $started; do
+    stop "${s%%:*}" "${s##*:}"
+done
+echo "Every server stopped with SIGTERM and exited 0."
+echo
 
-gnuplot -e "datafile='$out/timeline.tsv'; outfile='$out/timeline.svg'" "$here/timeline.gp"
-echo "Timelines: ${out#"$repo"/}/timeline.svg (data: timeline.tsv)"
+"$py" "$here/lesson.py" "$out/measures.tsv" || status=$?
+
+rm -f "$out"/timeline-*.svg
+for name in $names; do
+    gnuplot -e "datafile='$out/timeline.tsv'; outfile='$out/timeline-$name.svg'; mode='$name'" \
+        "$here/timeline.gp"
+done
+echo "Timelines: ${out#"$repo"/}/timeline-{$(echo $names | tr ' ' ',')}.svg (data: timeline.tsv)"
 exit "$status"

@@ -15,7 +15,7 @@
 #include "handlers/routes.h"
 
 /* Two models as the engine table would describe them, one per value of each trait. */
-static const struct iob_model test_models[] = {
+const struct iob_model test_models[2] = {
     {.name = "evented",
      .summary = "one loop <one thread>",
      .cpu_stalls_others = true,

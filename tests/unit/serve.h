@@ -14,6 +14,8 @@
 #define SEED 0x0123456789abcdefULL
 
 /* Limits at their defaults, two models (one per value of each trait), faults allowed. */
+/* Two models as the engine table would describe them, one per value of each trait. */
+extern const struct iob_model test_models[2];
 extern const struct iob_env default_env;
 
 /* One request's outcome, as an engine would produce it. */
@@ -25,8 +27,8 @@ struct outcome {
 };
 
 /* Runs req through the route table: plan() with seed, fake_run, finish() once for a step other
- * than NONE (a DRIP or a fault has none: the HTTP layer writes those). The body may grow to body_cap. Free
- * o with done(). */
+ * than NONE (a DRIP or a fault has none: the HTTP layer writes those). The body may grow to
+ * body_cap. Free o with done(). */
 void serve_with(struct outcome *o, const struct iob_env *env, const struct iob_request *req,
                 size_t body_cap, uint64_t seed);
 /* serve_with() for GET path?query. query may be NULL. */

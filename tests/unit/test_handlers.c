@@ -506,6 +506,19 @@ static const char *html(const char *s, char *out, size_t outlen)
     return out;
 }
 
+/* Serves the HTML page at path; asserts it is a 200 page at once and returns its text. */
+static const char *serve_page(struct outcome *o, const struct iob_env *env, const char *path)
+{
+    serve(o, env, path, NULL);
+    assert_int_equal(o->step, IOB_STEP_NONE);
+    assert_int_equal(o->res.status, 200);
+    assert_string_equal(o->res.content_type, "text/html; charset=utf-8");
+    assert_non_null(o->body.data);
+    assert_null(strstr(o->body.data, "http://")); /* no external assets */
+    assert_null(strstr(o->body.data, "https://"));
+    return o->body.data;
+}
+
 static void test_index_lists_mode_routes_and_limits(void **state)
 {
     (void)state;
@@ -513,11 +526,7 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     env.mode = "a<b";
     env.max_sleep_ms = 1234;
     struct outcome o;
-    serve(&o, &env, "/", NULL);
-    assert_int_equal(o.step, IOB_STEP_NONE);
-    assert_int_equal(o.res.status, 200);
-    assert_string_equal(o.res.content_type, "text/html; charset=utf-8");
-    const char *page = o.body.data;
+    const char *page = serve_page(&o, &env, "/");
     assert_non_null(strstr(page, "<strong>a&#60;b</strong> mode"));
     assert_non_null(strstr(page, "<section id=\"try\" data-mode=\"a&#60;b\">"));
     /* The panel's sentence and the Models table come from the models' traits. */
@@ -552,12 +561,30 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     done(&o);
 }
 
+/* /live carries the model's traits for its "traits say" line, and polls /metrics of its own
+ * origin: no external URL. */
+static void test_live_page_carries_traits_and_polls_metrics(void **state)
+{
+    (void)state;
+    struct iob_env env = default_env;
+    env.mode = "a<b";
+    env.model = &test_models[1];
+    struct outcome o;
+    const char *page = serve_page(&o, &env, "/live");
+    assert_non_null(strstr(page, "<section id=\"live\" data-mode=\"a&#60;b\" "
+                                 "data-threads-at-rest=\"1\" data-threads-per-conn=\"1\">"));
+    assert_non_null(strstr(page, "<p>a thread per connection.</p>"));
+    assert_non_null(strstr(page, "fetch('/metrics'"));
+    assert_non_null(strstr(page, "<a href=\"/\">index</a>"));
+    done(&o);
+}
+
 static void test_routes_labels_follow_the_table(void **state)
 {
     (void)state;
-    static const char *const want[] = {
-        "index",   "hello", "sleep",  "gather",   "cpu", "echo",  "healthz", "readyz",
-        "metrics", "drip",  "status", "anything", "sse", "bytes", "fault",   "other"};
+    static const char *const want[] = {"index",    "hello",  "sleep",   "gather", "cpu",  "echo",
+                                       "healthz",  "readyz", "metrics", "live",   "drip", "status",
+                                       "anything", "sse",    "bytes",   "fault",  "other"};
     const char *labels[IOB_METRICS_ROUTES_MAX];
     assert_int_equal(iob_route_labels(labels), sizeof want / sizeof want[0]);
     assert_int_equal(iob_route_other, iob_routes_count);
@@ -592,6 +619,8 @@ static void test_routes_find_exact_paths_and_prefix_rows(void **state)
         {"/healthz", "healthz"},
         {"/readyz", "readyz"},
         {"/metrics", "metrics"},
+        {"/live", "live"},
+        {"/live/", NULL},
         {"/hello/", NULL},
         {"/hellox", NULL},
         {"/hell", NULL},
@@ -674,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_echo_over_the_body_cap_is_a_json_500),
         cmocka_unit_test(test_metrics_renders_prometheus_text),
         cmocka_unit_test(test_index_lists_mode_routes_and_limits),
+        cmocka_unit_test(test_live_page_carries_traits_and_polls_metrics),
         cmocka_unit_test(test_routes_labels_follow_the_table),
         cmocka_unit_test(test_routes_find_exact_paths_and_prefix_rows),
         cmocka_unit_test(test_handler_error_replaces_partial_body),
