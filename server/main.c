@@ -57,6 +57,8 @@ static void build_env(const struct iob_config *cfg, struct iob_env *env)
         .max_header_bytes = cfg->limits.max_header_bytes,
         .header_timeout_ms = cfg->limits.header_timeout_ms,
         .idle_timeout_ms = cfg->limits.idle_timeout_ms,
+        .body_timeout_ms = cfg->limits.body_timeout_ms,
+        .body_min_rate_bytes = cfg->limits.body_min_rate_bytes,
         .max_connections = cfg->server.max_connections,
     };
 }
