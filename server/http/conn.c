@@ -195,6 +195,10 @@ static int on_headers_complete(llhttp_t *p)
         return reject(c, 405, "CONNECT is not supported; this is an origin server");
     if (c->url_len == 0 || !split_target(c, &x->req))
         return reject(c, 400, "the request target must be origin-form (/path) or absolute-form");
+    /* RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing, since a 1.0 hop may not
+     * know chunked and would read the body to a different end. llhttp 8.1 decodes it. */
+    if (minor == 0 && (p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)))
+        return reject(c, 400, "Transfer-Encoding is not allowed in an HTTP/1.0 request");
     x->route = iob_route_find(x->req.path, x->req.path_len);
     c->skip_body = !x->route || !(x->route->methods & IOB_METHOD_POST);
 
