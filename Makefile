@@ -7,7 +7,7 @@ JOBS   ?= $(shell nproc)
 
 BUILD_PKGS := gcc make cmake pkg-config libevent-dev node-llhttp libinih-dev
 TEST_PKGS  := $(BUILD_PKGS) libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev curl prometheus \
-              chromium
+              chromium python3 haproxy nginx
 
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOB_WERROR=ON
 
@@ -83,3 +83,19 @@ bench:
 demo:
 	@./.ci/install-deps $(BUILD_PKGS) libcurl4-openssl-dev gnuplot-nox
 	./bench/demo/run.sh
+
+# `make proxy-test`: haproxy, nginx and Varnish in front of iobound (each mode), fed the whole
+# smuggling corpus tests/proxy/cases.tsv; a table per proxy, exit 1 on any desync. A few minutes;
+# a short subset runs in `make test` as proxy.smoke.*. See tests/proxy/run.py.
+PROXY_PKGS := $(BUILD_PKGS) python3 haproxy nginx varnish
+PROXY_MODES ?= evented threaded
+
+.PHONY: proxy-test
+proxy-test:
+	@./.ci/install-deps $(PROXY_PKGS)
+	cmake -S . -B build $(CMAKE_FLAGS) -DIOB_TESTS=OFF
+	cmake --build build -j$(JOBS) --target iobound
+	for mode in $(PROXY_MODES); do \
+	    /usr/bin/python3 tests/proxy/run.py --bin build/iobound --mode $$mode \
+	        --proxies haproxy,nginx,varnish,none --markdown build/proxy-$$mode.md || exit 1; \
+	done
