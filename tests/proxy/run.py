@@ -29,6 +29,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import serverproc  # noqa: E402  (tests/serverproc.py)
 PROBE = b"GET /status/226 HTTP/1.1\r\nHost: probe\r\n\r\n"
 SMUGGLED_STATUS = 418
 PROBE_STATUS = 226
@@ -478,24 +480,6 @@ def run_case(front, tap, name, data):
     }
 
 
-def start_iobound(binary, mode, workdir):
-    err = open(os.path.join(workdir, "iobound.stderr"), "w+b")
-    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--mode", mode,
-                             "--set", "log.access_log=off"], stdout=subprocess.DEVNULL, stderr=err)
-    end = time.monotonic() + START_S
-    while time.monotonic() < end:
-        err.seek(0)
-        m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", err.read())
-        if m:
-            return proc, int(m.group(1)), err
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    err.seek(0)
-    sys.stderr.write(err.read().decode(errors="replace"))
-    raise RuntimeError("iobound did not print its listening line")
-
-
 def table(rows, markdown):
     head = ["case", "proxy answered", "proxy forwarded", "iobound answered", "next on same conn",
             "new conn", "verdict"]
@@ -509,6 +493,22 @@ def table(rows, markdown):
     widths[2] = min(widths[2], 60)
     return "\n".join("  ".join(c[:w].ljust(w) for c, w in zip(row, widths)).rstrip()
                      for row in [head] + cells)
+
+
+def matrix(results):
+    """One Markdown table over every proxy: per case, client answers / iobound answers / the
+    next request on the same connection."""
+    names = list(results)
+    head = ["case"] + names
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for i, row in enumerate(results[names[0]]):
+        cells = [row["name"]]
+        for n in names:
+            r = results[n][i]
+            cell = "%s / %s / %s" % (r["client"], r["iobound"], r["same"])
+            cells.append(cell if r["ok"] else "**DESYNC** " + cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main():
@@ -540,9 +540,12 @@ def main():
         cases = [c for c in cases if c[0] in wanted]
 
     workdir = tempfile.mkdtemp(prefix="iobound-proxy-")
-    iob, iob_port, iob_err = start_iobound(args.bin, args.mode, workdir)
+    iob, iob_port, iob_err = serverproc.start(args.bin, args.mode,
+                                              os.path.join(workdir, "iobound.stderr"),
+                                              ["--set", "log.access_log=off"])
     desyncs = 0
     out_md = []
+    results = {}
     try:
         for name in proxies:
             tap = Tap(iob_port)
@@ -552,6 +555,7 @@ def main():
                 title = "%s (%s), iobound %s mode" % (name, proxy.version(), args.mode)
             finally:
                 proxy.stop()
+            results[name] = rows
             bad = [r for r in rows if not r["ok"]]
             desyncs += len(bad)
             print("\n== %s: %d cases, %d desync" % (title, len(rows), len(bad)))
@@ -572,7 +576,9 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write("\n".join(out_md))
+            f.write("Each cell: what the client got / what iobound answered the proxy / the "
+                    "answer to the next request on the same client connection.\n\n")
+            f.write(matrix(results) + "\n\n" + "\n".join(out_md))
     if rc != 0:
         print("FAIL: iobound exited %d after SIGTERM" % rc)
         return 1

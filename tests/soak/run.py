@@ -30,6 +30,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import serverproc  # noqa: E402  (tests/serverproc.py)
 SAMPLE_S = 2.0
 RSS_TOLERANCE = 0.10
 SETTLE_S = 15.0   # for the fds to return to idle after the traffic (above idle_timeout_ms)
@@ -59,27 +61,6 @@ def proc_status(pid):
         return rss, len(os.listdir("/proc/%d/fd" % pid))
     except (OSError, StopIteration):
         return None, None
-
-
-def start_server(binary, mode, logdir, env):
-    err_path = os.path.join(logdir, "server.stderr")
-    err = open(err_path, "w+b")
-    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--mode", mode,
-                             "--set", "log.access_log=off", "--set", "log.level=warn"],
-                            stdout=subprocess.DEVNULL, stderr=err, env=env)
-    end = time.monotonic() + 15
-    while time.monotonic() < end:
-        err.seek(0)
-        m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", err.read())
-        if m:
-            return proc, int(m.group(1)), err
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    err.seek(0)
-    raise RuntimeError("%s --mode %s did not start: %s" % (binary, mode, err.read()[-2000:]))
 
 
 class Resetter(threading.Thread):
@@ -139,7 +120,9 @@ def run_one(name, binary, mode, args, outdir):
     os.makedirs(logdir, exist_ok=True)
     env = dict((k, v) for k, v in os.environ.items() if not k.startswith("IOBOUND_"))
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
-    proc, port, err = start_server(binary, mode, logdir, env)
+    proc, port, err = serverproc.start(binary, mode, os.path.join(logdir, "server.stderr"),
+                                       ["--set", "log.access_log=off",
+                                        "--set", "log.level=warn"], env)
     time.sleep(0.5)
     rss0, idle_fds = proc_status(proc.pid)
     samples = []  # (seconds since start, rss, fds)
