@@ -1,6 +1,7 @@
 """Starting iobound from the Python test drivers (tests/proxy/run.py, tests/soak/run.py): on
 127.0.0.1:0, with the bound port read from the start-up line, as tests/it/harness.c does."""
 import re
+import signal
 import subprocess
 import time
 
@@ -30,3 +31,15 @@ def start(binary, mode, stderr_path, extra_args=(), env=None):
     text = err.read()[-2000:].decode(errors="replace")
     err.close()
     raise RuntimeError("%s --mode %s did not start:\n%s" % (binary, mode, text))
+
+
+def stop(proc, timeout_s):
+    """SIGTERM to proc (a process we started), then SIGKILL if it has not exited within
+    timeout_s. Returns its exit code (negative: the signal that ended it)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()

@@ -20,7 +20,6 @@ import os
 import re
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -389,13 +388,8 @@ class Proxy:
         return (out.stdout + out.stderr).strip().splitlines()[0]
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            serverproc.stop(self.proc, 10)
         if self.log:
             self.log.close()
 
@@ -566,12 +560,7 @@ def main():
                 print("FAIL: iobound exited with %d" % iob.returncode)
                 return 1
     finally:
-        iob.send_signal(signal.SIGTERM)
-        try:
-            rc = iob.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            iob.kill()
-            rc = iob.wait()
+        rc = serverproc.stop(iob, 15)
         iob_err.close()
         shutil.rmtree(workdir, ignore_errors=True)
     if args.markdown:

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -162,16 +161,7 @@ def run_one(name, binary, mode, args, outdir):
     # RSS after the first minute (or half the run, for runs under two minutes).
     ref_s = min(60.0, args.seconds / 2)
     ref = next((s for s in samples if s[0] >= ref_s), samples[-1] if samples else None)
-    rc = None
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = proc.wait()
-    else:
-        rc = proc.returncode
+    rc = serverproc.stop(proc, 60)
     err.seek(0)
     stderr = err.read()
     err.close()
