@@ -8,16 +8,11 @@
 
 #include "server/base/log.h"
 
-enum iob_mode {
-    IOB_MODE_EVENTED,
-    IOB_MODE_THREADED,
-};
-
 #define IOB_CONFIG_STR_MAX 512
 
 struct iob_config {
     struct {
-        enum iob_mode mode;
+        int mode; /* an index into the names given to iob_config_set_modes() */
         char listen[IOB_CONFIG_STR_MAX]; /* HOST:PORT or [IPv6]:PORT */
         uint32_t backlog;
         uint32_t max_connections;
@@ -32,14 +27,26 @@ struct iob_config {
         uint32_t idle_timeout_ms;
         uint32_t body_timeout_ms;
         uint32_t body_min_rate_bytes; /* per second; 0: no minimum */
+        bool allow_faults;
     } limits;
     struct {
         uint32_t stack_size_kb;
     } threaded;
     struct {
+        uint32_t workers;
+        uint32_t queue;
+    } pool;
+    struct {
+        uint32_t loops; /* 0: one per online CPU */
+    } workers;
+    struct {
+        uint32_t threads; /* 0: one per online CPU */
+    } executor;
+    struct {
         char access_log[IOB_CONFIG_STR_MAX]; /* "-" stdout, a path, or "off" */
         char error_log[IOB_CONFIG_STR_MAX];  /* "-" stderr or a path */
         enum iob_log_level level;
+        enum iob_log_format format;
     } log;
     struct {
         bool daemonize;
@@ -70,8 +77,13 @@ void iob_config_defaults(struct iob_config *cfg);
  * line in d such as
  *   iobound.ini:3: [server] mode: got "async"; allowed: evented, threaded
  * Unknown sections and keys are errors too. */
-int iob_config_set(struct iob_config *cfg, const char *origin, const char *section,
-                   const char *key, const char *value, struct iob_diag *d);
+int iob_config_set(struct iob_config *cfg, const char *origin, const char *section, const char *key,
+                   const char *value, struct iob_diag *d);
+
+/* Returns 0 when section names a section of the key table, or -EINVAL with a line in d such as
+ *   iobound.ini:7: [sever]: unknown section; allowed: server, limits, threaded, log, process
+ * so a file can name a bad section once, at its header, rather than at each of its keys. */
+int iob_config_check_section(const char *origin, const char *section, struct iob_diag *d);
 
 /* Loads an INI file over cfg (config/load.c). Returns 0, or -EINVAL when any line was bad (all
  * are reported in d), or a negative errno when the file cannot be read (named in d). */
@@ -90,5 +102,9 @@ int iob_config_validate(const struct iob_config *cfg, struct iob_diag *d);
 /* Writes the effective configuration as a valid INI file, every key, for --check-config. */
 void iob_config_dump(const struct iob_config *cfg, int fd);
 
-/* "evented" / "threaded". */
-const char *iob_mode_name(enum iob_mode mode);
+/* The models server.mode accepts, in order, the first the default: the engine table's names.
+ * main.c (and a test) calls it once, before any other iob_config_ function; names must outlive
+ * every use. */
+void iob_config_set_modes(const char *const *names, size_t n);
+/* The name of mode index mode, or NULL past the end. */
+const char *iob_mode_name(int mode);

@@ -24,7 +24,11 @@ struct source {
     const char *text;
     size_t len;
     size_t pos;
-    unsigned line; /* 1-based number of the line last handed out */
+    unsigned line;        /* 1-based number of the line last handed out */
+    unsigned header_line; /* the last line handed out that opens with '[', or 0 */
+    char section[64];     /* the section of the last pair (inih's own holds at most 49 bytes) */
+    bool has_section;     /* a pair was seen, so section is set */
+    bool is_known;        /* section is in the key table */
     unsigned bad[SYNTAX_ERRORS_MAX];
     size_t n_bad;
     struct iob_config *cfg; /* NULL while only looking for syntax errors */
@@ -37,6 +41,16 @@ static bool is_bad(const struct source *src, unsigned line)
         if (src->bad[i] == line)
             return true;
     return false;
+}
+
+/* Whether the line's first character after blanks (and line 1's UTF-8 BOM, which inih skips) is
+ * the '[' of a section header. */
+static bool opens_header(const char *line, unsigned lineno)
+{
+    if (lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+        line += 3;
+    line += strspn(line, " \t\r\f\v");
+    return line[0] == '[';
 }
 
 /* fgets-style reader. A line inih cannot hold, or one it already called a syntax error, is handed
@@ -57,6 +71,8 @@ static char *on_ini_read(char *str, int num, void *stream)
     if (!is_long && !has_nul && !is_bad(src, src->line)) {
         memcpy(str, start, len);
         str[len] = '\0';
+        if (opens_header(str, src->line))
+            src->header_line = src->line;
         return str;
     }
     if (src->cfg != NULL) {
@@ -78,11 +94,25 @@ static char *on_ini_read(char *str, int num, void *stream)
     return str;
 }
 
+/* inih tells the handler of no header, so a new section shows as a new name at its first pair.
+ * Its header is then the last '['-line handed out: between a header and its first pair inih
+ * takes no line as a value continuation, and any other '['-line there is a header too. An unknown
+ * section is named once, at that header, and its keys are skipped rather than each reported. */
 static int on_ini_pair(void *user, const char *section, const char *name, const char *value)
 {
     struct source *src = user;
-    if (src->cfg != NULL) {
-        char origin[600];
+    if (src->cfg == NULL)
+        return 1;
+    char origin[600];
+    if (!src->has_section || strcmp(section, src->section) != 0) {
+        snprintf(src->section, sizeof src->section, "%s", section);
+        src->has_section = true;
+        /* keys before any header have none to point at */
+        unsigned line = src->header_line ? src->header_line : src->line;
+        snprintf(origin, sizeof origin, "%s:%u", src->path, line);
+        src->is_known = iob_config_check_section(origin, section, src->d) == 0;
+    }
+    if (src->is_known) {
         snprintf(origin, sizeof origin, "%s:%u", src->path, src->line);
         iob_config_set(src->cfg, origin, section, name, value, src->d);
     }
@@ -95,6 +125,8 @@ static int parse_pass(struct source *src)
 {
     src->pos = 0;
     src->line = 0;
+    src->header_line = 0;
+    src->has_section = false;
     int rc = ini_parse_stream(on_ini_read, src, on_ini_pair, src);
     return rc < 0 ? -ENOMEM : rc;
 }

@@ -52,8 +52,8 @@ int iob_config_overlay_set(struct iob_config *cfg, const char *assignment, struc
     if (dot == NULL || eq == NULL || dot == assignment || eq <= dot + 1) {
         char got[128];
         iob_schema_quote(assignment, strlen(assignment), got, sizeof got);
-        iob_diag_error(
-            d, "--set: got \"%s\"; allowed: SECTION.KEY=VALUE, e.g. server.mode=threaded", got);
+        iob_diag_error(d, "--set: got \"%s\"; allowed: SECTION.KEY=VALUE, e.g. log.level=debug",
+                       got);
         return -EINVAL;
     }
     char sec[64], key[128];

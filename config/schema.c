@@ -15,25 +15,34 @@
 #include "server/base/log.h"
 #include "server/base/strnum.h"
 
-/* Enum keys are stored through an int; both enums must be int-sized for that. */
-_Static_assert(sizeof(enum iob_mode) == sizeof(int), "enum iob_mode is stored as an int");
+/* Enum keys are stored through an int; the level enum must be int-sized for that. */
 _Static_assert(sizeof(enum iob_log_level) == sizeof(int), "enum iob_log_level is stored as an int");
+_Static_assert(sizeof(enum iob_log_format) == sizeof(int),
+               "enum iob_log_format is stored as an int");
 
-static const char *const mode_names[] = {
-    [IOB_MODE_EVENTED] = "evented",
-    [IOB_MODE_THREADED] = "threaded",
-};
+/* The engine table's names; config never lists the models itself. */
+static const char *const *mode_names;
+static size_t n_mode_names;
 
-const char *iob_mode_name(enum iob_mode mode)
+void iob_config_set_modes(const char *const *names, size_t n)
 {
-    if ((unsigned)mode >= sizeof mode_names / sizeof mode_names[0])
-        return "?";
-    return mode_names[mode];
+    mode_names = names;
+    n_mode_names = n;
 }
 
-static const char *mode_name(int value)
+const char *iob_mode_name(int mode)
 {
-    return iob_mode_name((enum iob_mode)value);
+    return mode >= 0 && (size_t)mode < n_mode_names ? mode_names[mode] : NULL;
+}
+
+static int mode_count(void)
+{
+    return (int)n_mode_names;
+}
+
+static int level_count(void)
+{
+    return IOB_LOG_DEBUG + 1;
 }
 
 /* The level names live in log.c, so the parser of a log line and of a config value agree. */
@@ -42,15 +51,24 @@ static const char *level_name(int value)
     return iob_log_level_name((enum iob_log_level)value);
 }
 
+static int format_count(void)
+{
+    return IOB_LOG_FORMAT_COUNT;
+}
+
+static const char *format_name(int value)
+{
+    return iob_log_format_name((enum iob_log_format)value);
+}
+
 /* Names the section and the field together, so a key's text and its struct member cannot drift. */
 #define AT(sec, key) .section = #sec, .name = #key, .offset = offsetof(struct iob_config, sec.key)
 
 /* Bounds: each floor is the least that still works, each ceiling the most that is still a sane
  * single-host setting; uint32_t holds them all. */
 static const struct iob_key keys[] = {
-    {AT(server, mode), IOB_KEY_ENUM, "evented", .enum_name = mode_name,
-     .enum_count = sizeof mode_names / sizeof mode_names[0],
-     .help = "one event-loop thread, or one thread per connection"},
+    {AT(server, mode), IOB_KEY_ENUM, NULL, .enum_name = iob_mode_name, .enum_count = mode_count,
+     .help = "the concurrency model; iobound --list-modes shows each"},
     {AT(server, listen), IOB_KEY_LISTEN, "127.0.0.1:8080",
      .help = "HOST:PORT, [IPv6]:PORT; port 0 binds an ephemeral port"},
     {AT(server, backlog), IOB_KEY_UINT, "1024", 1, 65535,
@@ -77,16 +95,31 @@ static const struct iob_key keys[] = {
      .help = "whole body within this of the headers' end: 408, close"},
     {AT(limits, body_min_rate_bytes), IOB_KEY_UINT, "1024", 0, 1073741824,
      .help = "bytes/s; a body idle_timeout_ms behind it: 408, close; 0 off"},
+    {AT(limits, allow_faults), IOB_KEY_BOOL, "true",
+     .help = "/fault may misbehave on purpose (RST, hang, lies); false: 403"},
 
     /* PTHREAD_STACK_MIN is 16 KiB, but libc calls in a handler need more; 64 KiB is safe. */
     {AT(threaded, stack_size_kb), IOB_KEY_UINT, "256", 64, 65536,
      .help = "per connection and gather thread"},
 
+    {AT(pool, workers), IOB_KEY_UINT, "8", 1, 4096,
+     .help = "threads, each serving one request at a time"},
+    {AT(pool, queue), IOB_KEY_UINT, "1024", 1, 1000000,
+     .help = "connections with a request waiting for a worker; beyond: 503 to new ones"},
+
+    {AT(workers, loops), IOB_KEY_UINT, "0", 0, 1024,
+     .help = "event loops, one SO_REUSEPORT socket each; 0: one per online CPU"},
+
+    {AT(executor, threads), IOB_KEY_UINT, "0", 0, 1024,
+     .help = "threads that run the CPU steps; 0: one per online CPU"},
+
     {AT(log, access_log), IOB_KEY_STRING, "-", 1,
      .help = "- (stdout) | path | off; Common Log Format + duration"},
     {AT(log, error_log), IOB_KEY_STRING, "-", 1, .help = "- (stderr) | path"},
-    {AT(log, level), IOB_KEY_ENUM, "info", .enum_name = level_name, .enum_count = IOB_LOG_DEBUG + 1,
+    {AT(log, level), IOB_KEY_ENUM, "info", .enum_name = level_name, .enum_count = level_count,
      .help = "least severe level logged"},
+    {AT(log, format), IOB_KEY_ENUM, "clf", .enum_name = format_name, .enum_count = format_count,
+     .help = "access lines: Common Log Format + duration, or one JSON object a line"},
 
     {AT(process, daemonize), IOB_KEY_BOOL, "false",
      .help = "detach; needs pid_file and both logs in files"},
@@ -139,7 +172,7 @@ void iob_schema_allowed(const struct iob_key *k, char *out, size_t outlen)
         append(out, outlen, &pos, "integer %u..%u", k->min, k->max);
         break;
     case IOB_KEY_ENUM:
-        for (int i = 0; i < k->enum_count; i++)
+        for (int i = 0; i < k->enum_count(); i++)
             append(out, outlen, &pos, "%s%s", i ? ", " : "", k->enum_name(i));
         break;
     case IOB_KEY_BOOL:
@@ -223,7 +256,7 @@ static int store(struct iob_config *cfg, const struct iob_key *k, const char *va
         return 0;
     }
     case IOB_KEY_ENUM:
-        for (int i = 0; i < k->enum_count; i++) {
+        for (int i = 0; i < k->enum_count(); i++) {
             if (strcmp(value, k->enum_name(i)) == 0) {
                 memcpy(field, &i, sizeof i);
                 return 0;
@@ -250,11 +283,16 @@ static int store(struct iob_config *cfg, const struct iob_key *k, const char *va
     return -EINVAL;
 }
 
+const char *iob_schema_default(const struct iob_key *k)
+{
+    return k->def ? k->def : k->enum_name(0);
+}
+
 void iob_config_defaults(struct iob_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NKEYS; i++) {
-        int rc = store(cfg, &keys[i], keys[i].def);
+        int rc = store(cfg, &keys[i], iob_schema_default(&keys[i]));
         assert(rc == 0 && "a default in the key table is outside its own bounds");
         (void)rc;
     }
@@ -270,17 +308,32 @@ void iob_schema_quote(const char *value, size_t len, char *out, size_t outlen)
     out[i] = '\0';
 }
 
-int iob_config_set(struct iob_config *cfg, const char *origin, const char *section, const char *key,
-                   const char *value, struct iob_diag *d)
+int iob_config_check_section(const char *origin, const char *section, struct iob_diag *d)
 {
     char list[256];
     size_t pos = 0;
-    bool has_section = false;
+    list[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(keys[i].section, section) == 0)
+            return 0;
+        if (i == 0 || strcmp(keys[i].section, keys[i - 1].section) != 0)
+            append(list, sizeof list, &pos, "%s%s", pos ? ", " : "", keys[i].section);
+    }
+    iob_diag_error(d, "%s: [%s]: unknown section; allowed: %s", origin, section, list);
+    return -EINVAL;
+}
+
+int iob_config_set(struct iob_config *cfg, const char *origin, const char *section, const char *key,
+                   const char *value, struct iob_diag *d)
+{
+    if (iob_config_check_section(origin, section, d) < 0)
+        return -EINVAL;
+    char list[256];
+    size_t pos = 0;
     list[0] = '\0';
     for (size_t i = 0; i < NKEYS; i++) {
         if (strcmp(keys[i].section, section) != 0)
             continue;
-        has_section = true;
         if (strcmp(keys[i].name, key) != 0) {
             append(list, sizeof list, &pos, "%s%s", pos ? ", " : "", keys[i].name);
             continue;
@@ -294,14 +347,7 @@ int iob_config_set(struct iob_config *cfg, const char *origin, const char *secti
                        allowed);
         return -EINVAL;
     }
-    if (has_section) {
-        iob_diag_error(d, "%s: [%s] %s: unknown key; allowed: %s", origin, section, key, list);
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < NKEYS; i++)
-        if (i == 0 || strcmp(keys[i].section, keys[i - 1].section) != 0)
-            append(list, sizeof list, &pos, "%s%s", pos ? ", " : "", keys[i].section);
-    iob_diag_error(d, "%s: [%s]: unknown section; allowed: %s", origin, section, list);
+    iob_diag_error(d, "%s: [%s] %s: unknown key; allowed: %s", origin, section, key, list);
     return -EINVAL;
 }
 

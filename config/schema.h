@@ -9,7 +9,7 @@
 
 enum iob_key_type {
     IOB_KEY_UINT,   /* uint32_t in [min, max] */
-    IOB_KEY_ENUM,   /* an int-sized enum, named by enum_name(0 .. enum_count-1) */
+    IOB_KEY_ENUM,   /* an int, named by enum_name(0 .. enum_count() - 1) */
     IOB_KEY_BOOL,   /* bool: true/false, yes/no, on/off, 1/0 */
     IOB_KEY_STRING, /* char[IOB_CONFIG_STR_MAX], at least min bytes */
     IOB_KEY_LISTEN, /* char[IOB_CONFIG_STR_MAX] shaped HOST:PORT or [IPv6]:PORT */
@@ -20,15 +20,18 @@ struct iob_key {
     const char *name;
     size_t offset; /* into struct iob_config */
     enum iob_key_type type;
-    const char *def; /* the default, as written in an INI file */
+    const char *def; /* the default, as written in an INI file; NULL: enum_name(0) */
     uint32_t min, max;
     const char *(*enum_name)(int value);
-    int enum_count;
+    int (*enum_count)(void);
     const char *help; /* one line, for iobound.ini and --check-config */
 };
 
 /* The table, in INI order (keys of one section are adjacent); *n gets its length. */
 const struct iob_key *iob_schema_keys(size_t *n);
+
+/* The key's default as INI text: def, or for an enum without one its first name. */
+const char *iob_schema_default(const struct iob_key *k);
 
 /* Writes what the key allows ("integer 1..65535", "evented, threaded") to out. */
 void iob_schema_allowed(const struct iob_key *k, char *out, size_t outlen);

@@ -13,10 +13,21 @@ iob_plan_fn iob_cpu_plan;
 iob_finish_fn iob_cpu_finish;
 iob_plan_fn iob_echo_plan;
 iob_plan_fn iob_healthz_plan;
+iob_plan_fn iob_readyz_plan;
 iob_plan_fn iob_metrics_plan;
 iob_plan_fn iob_drip_plan;
 iob_plan_fn iob_status_plan;
 iob_finish_fn iob_status_finish;
+iob_plan_fn iob_anything_plan;
+iob_finish_fn iob_anything_finish;
+iob_plan_fn iob_sse_plan;
+iob_plan_fn iob_bytes_plan;
+iob_plan_fn iob_fault_plan;
+
+/* Ends the plan() of a streamed answer: a 200 with content_type (static), whose pieces are
+ * stream, paced by the DRIP step. Returns IOB_STEP_DRIP. */
+enum iob_step iob_handler_stream(struct iob_response *res, struct iob_plan *plan,
+                                 const char *content_type, enum iob_stream stream);
 
 /* The JSON bodies of timed endpoints share their ends: each opens with the mode and reports
  * the step's elapsed time. Return as iob_buf_append(). */

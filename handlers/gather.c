@@ -58,5 +58,5 @@ void iob_gather_finish(const struct iob_request *req, const struct iob_env *env,
         rc = iob_handler_json_elapsed(b, plan);
     if (rc == 0)
         rc = iob_buf_puts(b, "}");
-    iob_handler_reply(res, rc, "application/json");
+    iob_handler_reply_json(res, rc);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "handlers/endpoints.h"
+#include "server/base/clock.h"
 #include "server/base/json.h"
 
 int iob_plan_tasks(struct iob_plan *plan, size_t n)
@@ -21,6 +22,28 @@ int iob_plan_tasks(struct iob_plan *plan, size_t n)
     plan->tasks = tasks;
     plan->n_tasks = n;
     return 0;
+}
+
+size_t iob_plan_n_waits(const struct iob_plan *plan)
+{
+    switch (plan->step) {
+    case IOB_STEP_SLEEP:
+        return 1;
+    case IOB_STEP_GATHER:
+        return plan->n_tasks;
+    case IOB_STEP_DRIP:
+        return plan->n_chunks;
+    default:
+        return 0;
+    }
+}
+
+uint64_t iob_plan_due_ns(const struct iob_plan *plan, size_t i)
+{
+    uint64_t ms = plan->step == IOB_STEP_GATHER ? plan->tasks[i].ms
+                  : plan->step == IOB_STEP_DRIP ? (i + 1) * plan->ms
+                                                : plan->ms;
+    return plan->started_ns + ms * IOB_NS_PER_MS;
 }
 
 void iob_plan_fini(struct iob_plan *plan)
@@ -47,7 +70,7 @@ enum iob_step iob_handler_error(struct iob_response *res, int status, const char
     if (rc == 0)
         rc = iob_json_string(res->body, msg, len);
     if (rc == 0)
-        rc = iob_buf_puts(res->body, "}");
+        rc = iob_buf_puts(res->body, "}\n");
     if (rc != 0)
         iob_buf_reset(res->body); /* a cap too small for the message: the status still says it */
     return IOB_STEP_NONE;
@@ -65,6 +88,25 @@ void iob_handler_reply(struct iob_response *res, int rc, const char *content_typ
         res->content_type = content_type;
         res->content_type_len = 0;
     }
+}
+
+void iob_handler_reply_json(struct iob_response *res, int rc)
+{
+    /* SPEC: as httpbin's, so that a terminal prompt starts on a line of its own */
+    if (rc == 0)
+        rc = iob_buf_puts(res->body, "\n");
+    iob_handler_reply(res, rc, "application/json");
+}
+
+enum iob_step iob_handler_stream(struct iob_response *res, struct iob_plan *plan,
+                                 const char *content_type, enum iob_stream stream)
+{
+    res->status = 200;
+    res->content_type = content_type;
+    res->content_type_len = 0;
+    plan->stream = stream;
+    plan->step = IOB_STEP_DRIP;
+    return plan->step;
 }
 
 int iob_handler_json_mode(struct iob_buf *b, const struct iob_env *env)

@@ -1,9 +1,11 @@
-/* GET /: the index page for browsers. Everything on it comes from the route table and the
- * env, so it cannot drift from what the server does. Self-contained: no external assets. */
+/* GET /: the index page for browsers. Everything on it comes from the route table and the env
+ * (its limits and the engine table's models), so it cannot drift from what the server does.
+ * Self-contained: no external assets. */
 #include "handlers/endpoints.h"
 
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "handlers/routes.h"
@@ -22,7 +24,7 @@ static const char page_head[] =
     "code { background: #f3f3f3; padding: 0 .2em; }\n"
     "#try form { display: flex; flex-wrap: wrap; gap: .8em; align-items: flex-end; }\n"
     "#try label { display: flex; flex-direction: column; font-size: .9em; }\n"
-    "#try[data-mode=evented] .threaded, #try[data-mode=threaded] .evented { display: none; }\n"
+    "#models tr.this { font-weight: bold; }\n"
     "#try-chart { display: block; margin-top: .5em; }\n"
     "#try-chart text { font-size: 10px; }\n"
     "#try-chart .req { fill: #4477aa; }\n"
@@ -32,24 +34,25 @@ static const char page_head[] =
     "</head>\n"
     "<body>\n"
     "<h1>iobound</h1>\n"
-    "<p>One HTTP server, two concurrency models: <em>evented</em> (one event loop on one\n"
-    "thread; a wait is a timer) and <em>threaded</em> (one thread per connection; a wait\n"
-    "blocks that thread). This one runs in <strong>";
+    "<p>One HTTP server, one set of handlers, several concurrency models (the table below):\n"
+    "how each behaves when the work is waiting. This one runs in <strong>";
 static const char page_try_open[] = "</strong> mode.</p>\n"
                                     "<section id=\"try\" data-mode=\"";
+static const char page_models[] = "<h2>Models</h2>\n"
+                                  "<table id=\"models\">\n"
+                                  "<tr><th>--mode</th><th>what it is</th><th>a wait costs a "
+                                  "thread</th><th>CPU work stalls others</th><th>CPU steps at "
+                                  "once</th><th>OS threads at rest</th><th>per connection</th>"
+                                  "<th>what breaks first</th></tr>\n";
 /* The "try it" panel: the browser fires N concurrent fetch()es and draws when each was called,
- * sent and answered. Which mode's sentence shows is CSS on data-mode, so no code picks it. The
- * SVG namespace comes from the page's own <svg>: the page names no external URL at all. */
+ * sent and answered. What it says of this model comes from the model's traits (put_model_text),
+ * so no code picks a sentence by name. The SVG namespace comes from the page's own <svg>: the
+ * page names no external URL at all. */
+static const char page_try_head[] = "\">\n"
+                                    "<h2>Try it</h2>\n"
+                                    "<p class=\"model\">This server is <strong>";
 static const char page_try[] =
-    "\">\n"
-    "<h2>Try it</h2>\n"
-    "<p class=\"evented\">This server is <strong>evented</strong>: one thread serves every\n"
-    "connection and a wait is only a timer, so many <code>/sleep</code>s overlap and end\n"
-    "together. A <code>/cpu</code> holds that one thread: CPU requests run one after another and\n"
-    "everything else, even <code>/hello</code>, waits behind them.</p>\n"
-    "<p class=\"threaded\">This server is <strong>threaded</strong>: each connection has a thread\n"
-    "of its own and a wait blocks only that thread, so <code>/sleep</code>s overlap (each one\n"
-    "costs a thread) and <code>/cpu</code> requests run side by side on every core.</p>\n"
+    "</p>\n"
     "<form id=\"try-form\">\n"
     "<label>endpoint <select name=\"endpoint\">\n"
     "<option>sleep</option><option>gather</option><option>cpu</option><option>hello</option>\n"
@@ -190,6 +193,59 @@ static int put_html(struct iob_buf *b, const char *s)
     return rc;
 }
 
+static const char *yes_no(bool b)
+{
+    return b ? "yes" : "no";
+}
+
+/* What the model's traits mean for the two experiments of the panel. */
+static int put_model_text(struct iob_buf *b, const struct iob_model *m)
+{
+    int rc = put_html(b, m->name);
+    if (rc == 0)
+        rc = iob_buf_puts(b, "</strong>: ");
+    if (rc == 0)
+        rc = put_html(b, m->summary);
+    if (rc == 0)
+        rc = iob_buf_puts(b, m->wait_costs_thread
+                                 ? ". Each <code>/sleep</code> in flight holds an OS thread of "
+                                   "its own while it waits"
+                                 : ". A <code>/sleep</code> holds no thread: many overlap and end "
+                                   "together on the same threads");
+    if (rc == 0)
+        rc = iob_buf_puts(b, m->cpu_stalls_others
+                                 ? ". A <code>/cpu</code> holds the thread its clients share: "
+                                   "CPU requests on it run one after another and everything else "
+                                   "there, even <code>/hello</code>, waits behind them."
+                                 : ". <code>/cpu</code> requests run beside the others, on every "
+                                   "core, and <code>/hello</code> is answered meanwhile.");
+    return rc;
+}
+
+/* One row of the Models table; this server's own is marked. */
+static int put_model_row(struct iob_buf *b, const struct iob_model *m, bool is_this)
+{
+    char lanes[24] = "one per connection";
+    if (m->cpu_lanes)
+        snprintf(lanes, sizeof lanes, "%u", m->cpu_lanes);
+    int rc = iob_buf_puts(b, is_this ? "<tr class=\"this\"><td>" : "<tr><td>");
+    if (rc == 0)
+        rc = put_html(b, m->name);
+    if (rc == 0)
+        rc = iob_buf_puts(b, "</td><td>");
+    if (rc == 0)
+        rc = put_html(b, m->summary);
+    if (rc == 0)
+        rc = iob_buf_printf(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>%u</td><td>%u</td><td>",
+                            yes_no(m->wait_costs_thread), yes_no(m->cpu_stalls_others), lanes,
+                            m->threads_at_rest, m->threads_per_conn);
+    if (rc == 0)
+        rc = put_html(b, m->breaks_first);
+    if (rc == 0)
+        rc = iob_buf_puts(b, "</td></tr>\n");
+    return rc;
+}
+
 /* One table row per route: a link when a browser can follow it (GET), text otherwise. */
 static int put_route(struct iob_buf *b, const struct iob_route *r)
 {
@@ -228,7 +284,17 @@ enum iob_step iob_index_plan(const struct iob_request *req, const struct iob_env
     if (rc == 0)
         rc = put_html(b, env->mode);
     if (rc == 0)
+        rc = iob_buf_puts(b, page_try_head);
+    if (rc == 0)
+        rc = put_model_text(b, env->model);
+    if (rc == 0)
         rc = iob_buf_puts(b, page_try);
+    if (rc == 0)
+        rc = iob_buf_puts(b, page_models);
+    for (size_t i = 0; rc == 0 && i < env->n_models; i++)
+        rc = put_model_row(b, env->models[i], env->models[i] == env->model);
+    if (rc == 0)
+        rc = iob_buf_puts(b, "</table>\n");
     if (rc == 0)
         rc = iob_buf_puts(b, page_routes);
     for (size_t i = 0; rc == 0 && i < iob_routes_count; i++)
@@ -241,6 +307,9 @@ enum iob_step iob_index_plan(const struct iob_request *req, const struct iob_env
         rc = iob_buf_printf(b, "<tr><td><code>%s</code></td><td>%" PRIu64 "</td></tr>\n",
                             limits[i].name, value);
     }
+    if (rc == 0) /* whether /fault may misbehave: what a visitor must know before trying it */
+        rc = iob_buf_printf(b, "<tr><td><code>allow_faults</code></td><td>%s</td></tr>\n",
+                            env->allow_faults ? "true" : "false");
     if (rc == 0)
         rc = iob_buf_puts(b, page_tail);
     iob_handler_reply(res, rc, "text/html; charset=utf-8");

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/base/json.h"
 #include "server/base/strnum.h"
 
 /* Decoded bytes of raw query text [p, end). */
@@ -75,6 +76,90 @@ static int find_value(const struct iob_request *req, const char *name, struct cu
         p = amp ? amp + 1 : end;
     }
     return found;
+}
+
+/* One name=value pair of raw text: the cursors of its name and its value. */
+struct pair {
+    struct cursor name, value;
+};
+
+/* The pair that starts at *p (before end), which moves past it and its '&'. */
+static struct pair next_pair(const char **p, const char *end)
+{
+    const char *amp = memchr(*p, '&', (size_t)(end - *p));
+    const char *pair_end = amp ? amp : end;
+    const char *eq = memchr(*p, '=', (size_t)(pair_end - *p));
+    struct pair pr = {{*p, eq ? eq : pair_end}, {eq ? eq + 1 : pair_end, pair_end}};
+    *p = amp ? amp + 1 : end;
+    return pr;
+}
+
+static bool same_decoded(struct cursor a, struct cursor b)
+{
+    int ca, cb;
+    do {
+        ca = next_byte(&a);
+        cb = next_byte(&b);
+    } while (ca == cb && ca >= 0);
+    return ca == cb;
+}
+
+/* Appends the decoded bytes of c as a JSON string. */
+static int put_decoded(struct iob_buf *b, struct cursor c)
+{
+    char bytes[256];
+    size_t n = 0;
+    int rc = iob_buf_puts(b, "\"");
+    for (int ch; rc == 0 && (ch = next_byte(&c)) >= 0;) {
+        bytes[n++] = (char)ch;
+        if (n == sizeof bytes || c.p == c.end) {
+            rc = iob_json_escaped(b, bytes, n);
+            n = 0;
+        }
+    }
+    return rc ? rc : iob_buf_puts(b, "\"");
+}
+
+int iob_param_pairs_json(struct iob_buf *b, const char *text, size_t len)
+{
+    const char *end = text ? text + len : text;
+    int rc = iob_buf_puts(b, "{");
+    bool is_first = true;
+    for (const char *p = text; rc == 0 && p < end;) {
+        const char *at = p;
+        struct pair pr = next_pair(&p, end);
+        /* A name shown already (with all its values) is skipped; else count its values. */
+        bool is_seen = false;
+        size_t n_values = 0;
+        for (const char *q = text; q < end && !is_seen;) {
+            bool is_before = q < at;
+            struct pair other = next_pair(&q, end);
+            if (same_decoded(other.name, pr.name)) {
+                is_seen = is_before;
+                n_values++;
+            }
+        }
+        if (is_seen || pr.name.p == pr.name.end)
+            continue;
+        rc = iob_buf_puts(b, is_first ? "" : ",");
+        is_first = false;
+        if (rc == 0)
+            rc = put_decoded(b, pr.name);
+        if (rc == 0)
+            rc = iob_buf_puts(b, n_values > 1 ? ":[" : ":");
+        for (const char *q = at; rc == 0 && q < end;) {
+            struct pair other = next_pair(&q, end);
+            if (!same_decoded(other.name, pr.name))
+                continue;
+            if (q != p)
+                rc = iob_buf_puts(b, ",");
+            if (rc == 0)
+                rc = put_decoded(b, other.value);
+        }
+        if (rc == 0 && n_values > 1)
+            rc = iob_buf_puts(b, "]");
+    }
+    return rc ? rc : iob_buf_puts(b, "}");
 }
 
 /* Reads one number from the cursor, up to its end or (when is_list) a ',', which is consumed
@@ -144,6 +229,56 @@ static int read_u64(const struct iob_request *req, const char *name, uint64_t mi
     return 1;
 }
 
+/* More pieces would only add per-piece overhead (a timer or a wake-up each). */
+#define MAX_PIECES 1000
+
+int iob_param_paced(const struct iob_request *req, const struct iob_env *env,
+                    const char *count_name, uint64_t min_count, uint64_t default_count,
+                    uint64_t default_ms, struct iob_plan *plan, char *err, size_t errlen)
+{
+    int rc = iob_param_u64_opt(req, count_name, min_count, MAX_PIECES, default_count,
+                               &plan->n_chunks, err, errlen);
+    uint64_t per_piece_max = env->max_sleep_ms / (plan->n_chunks ? plan->n_chunks : 1);
+    if (rc >= 0)
+        rc = iob_param_u64_opt(req, "ms", 0, env->max_sleep_ms,
+                               default_ms < per_piece_max ? default_ms : per_piece_max, &plan->ms,
+                               err, errlen);
+    if (rc < 0)
+        return rc;
+    /* The whole stream is one wait, so it obeys the wait limit; dividing avoids the overflow. */
+    if (plan->ms > per_piece_max) {
+        snprintf(err, errlen,
+                 "%s*ms must be at most %" PRIu64 " (max_sleep_ms); got %" PRIu64 "*%" PRIu64,
+                 count_name, env->max_sleep_ms, plan->n_chunks, plan->ms);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int iob_param_choice(const struct iob_request *req, const char *name, const char *const *names,
+                     size_t n, size_t *index, char *err, size_t errlen)
+{
+    char allowed[160] = "one of";
+    size_t pos = strlen(allowed);
+    for (size_t i = 0; i < n && pos < sizeof allowed; i++) {
+        if (names[i])
+            pos += (size_t)snprintf(allowed + pos, sizeof allowed - pos, "%s %s",
+                                    pos > strlen("one of") ? "," : "", names[i]);
+    }
+    struct cursor value;
+    int rc = find_one(req, name, allowed, &value, err, errlen);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (names[i] && is_name(value, names[i])) {
+            *index = i;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "%s must be %s", name, allowed);
+    return -EINVAL;
+}
+
 int iob_param_u64(const struct iob_request *req, const char *name, uint64_t max, uint64_t *out,
                   char *err, size_t errlen)
 {
@@ -183,6 +318,19 @@ uint64_t iob_param_jittered_ms(const struct iob_jitter *j, uint64_t seed, size_t
         return 0;
     uint64_t wait_ms = ms + draw - j->ms;
     return wait_ms < max_ms ? wait_ms : max_ms;
+}
+
+int iob_param_random_bytes(struct iob_buf *b, uint64_t n, uint64_t seed)
+{
+    int rc = 0;
+    for (uint64_t i = 0; rc == 0 && i < n; i += 8) {
+        uint64_t word = mix64(seed + (i / 8 + 1) * 0x9e3779b97f4a7c15ULL);
+        unsigned char bytes[8];
+        for (size_t k = 0; k < 8; k++)
+            bytes[k] = (unsigned char)(word >> (8 * k)); /* little-endian on every host */
+        rc = iob_buf_append(b, bytes, n - i < 8 ? (size_t)(n - i) : 8);
+    }
+    return rc;
 }
 
 /* Walks the list once, storing into tasks unless it is NULL; sets *count. Returns 0 or -EINVAL

@@ -6,8 +6,10 @@
 #include "handlers/handler.h"
 
 struct iob_route {
-    const char *label;   /* metrics route label */
-    const char *path;    /* exact path; a trailing '/' means "this prefix" (e.g. /status/) */
+    const char *label; /* metrics route label */
+    /* exact path; a trailing '/' means "this prefix" (/status/), a trailing "/..." this path and
+     * every path below it (/anything/..., never /anythingelse) */
+    const char *path;
     unsigned methods;    /* enum iob_method bits; GET implies HEAD */
     const char *allow;   /* the Allow header value */
     const char *example; /* a link for the index page */
@@ -23,6 +25,8 @@ extern const size_t iob_route_other;
 /* Writes every route's metrics label, then "other" at iob_route_other, into labels (room for
  * iob_routes_count + 1; IOB_METRICS_ROUTES_MAX always suffices) and returns the count. */
 size_t iob_route_labels(const char **labels);
+/* The metrics label of route, "other" for NULL (no route matched). */
+const char *iob_route_label(const struct iob_route *route);
 
 /* The route for path[0..len), or NULL. */
 const struct iob_route *iob_route_find(const char *path, size_t len);

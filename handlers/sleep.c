@@ -39,5 +39,5 @@ void iob_sleep_finish(const struct iob_request *req, const struct iob_env *env,
         rc = iob_handler_json_elapsed(res->body, plan);
     if (rc == 0)
         rc = iob_buf_puts(res->body, "}");
-    iob_handler_reply(res, rc, "application/json");
+    iob_handler_reply_json(res, rc);
 }

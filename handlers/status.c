@@ -21,7 +21,7 @@ static void answer(struct iob_response *res, int code)
         return;
     }
     int rc = iob_buf_printf(res->body, "{\"status\":%d}", code);
-    iob_handler_reply(res, rc, "application/json");
+    iob_handler_reply_json(res, rc);
     if (rc == 0)
         res->status = code;
 }

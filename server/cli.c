@@ -19,6 +19,7 @@ enum flag_id {
     FLAG_CHECK_CONFIG,
     FLAG_VERSION,
     FLAG_HEALTH_CHECK,
+    FLAG_LIST_MODES,
 };
 
 static const struct flag {
@@ -29,7 +30,7 @@ static const struct flag {
     const char *help;
 } flags[] = {
     {"config", required_argument, FLAG_CONFIG, "FILE", "read the INI config file FILE"},
-    {"mode", required_argument, FLAG_MODE, "MODE", "evented | threaded"},
+    {"mode", required_argument, FLAG_MODE, "MODE", "the concurrency model (see Models below)"},
     {"listen", required_argument, FLAG_LISTEN, "HOST:PORT", "or [IPv6]:PORT; port 0 is ephemeral"},
     {"set", required_argument, FLAG_SET, "SECTION.KEY=VALUE",
      "set any config key; repeatable, last wins"},
@@ -39,6 +40,8 @@ static const struct flag {
      "print the effective config (exit 0) or errors (2)"},
     {"health-check", optional_argument, FLAG_HEALTH_CHECK, "[HOST:PORT]",
      "GET /healthz of HOST:PORT (default: our listen address); exit 0 if up"},
+    {"list-modes", optional_argument, FLAG_LIST_MODES, "[=json]",
+     "print the models and their traits (or as JSON) and exit"},
     {"version", no_argument, FLAG_VERSION, NULL, "print the version and exit"},
     {"help", no_argument, FLAG_HELP, NULL, "print this help and exit"},
 };
@@ -52,8 +55,9 @@ static bool is_short(enum flag_id id)
 
 void iob_cli_usage(int fd)
 {
-    dprintf(fd, "Usage: iobound [OPTION]...\n"
-                "An HTTP/1.1 server showing evented vs thread-per-connection concurrency.\n\n");
+    dprintf(fd,
+            "Usage: iobound [OPTION]...\n"
+            "An HTTP/1.1 server showing how concurrency models behave when the work waits.\n\n");
     for (size_t i = 0; i < NFLAGS; i++) {
         const struct flag *f = &flags[i];
         char left[64];
@@ -63,7 +67,7 @@ void iob_cli_usage(int fd)
         dprintf(fd, "  %-32s %s\n", left, f->help);
     }
     dprintf(fd, "\nPrecedence, lowest first: built-in defaults < config file < environment\n"
-                "(IOBOUND_<SECTION>_<KEY>, e.g. IOBOUND_SERVER_MODE=threaded) < flags.\n"
+                "(IOBOUND_<SECTION>_<KEY>, e.g. IOBOUND_LOG_LEVEL=debug) < flags.\n"
                 "Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.\n");
 }
 
@@ -130,6 +134,11 @@ int iob_cli_parse(int argc, char **argv, struct iob_cli *cli, char *err, size_t 
             break;
         case FLAG_HELP:
             cli->help = true;
+            break;
+        case FLAG_LIST_MODES:
+            if (optarg && strcmp(optarg, "json") != 0)
+                return usage_error(err, errlen, "--list-modes takes only =json, not", optarg);
+            cli->list_modes = optarg ? optarg : "";
             break;
         case FLAG_HEALTH_CHECK:
             /* getopt only takes "--health-check=ADDR"; a container HEALTHCHECK line reads more

@@ -17,6 +17,7 @@ struct iob_cli {
     bool check_config;        /* --check-config */
     bool version;             /* --version */
     bool help;                /* --help */
+    const char *list_modes;   /* --list-modes[=json]: "" for text, "json"; NULL when absent */
     const char *health_check; /* --health-check [HOST:PORT]: GET /healthz, exit 0/1; "" when
                                * no address was given (main.c uses the listen address) */
 };
@@ -24,5 +25,5 @@ struct iob_cli {
 /* Parses argv. Returns 0, or -EINVAL with a one-line message in err (an unknown flag, a missing
  * argument, a stray operand, too many --set). The strings point into argv. */
 int iob_cli_parse(int argc, char **argv, struct iob_cli *cli, char *err, size_t errlen);
-/* Writes the --help text to fd. */
+/* Writes the --help text to fd (main.c adds the table of models after it). */
 void iob_cli_usage(int fd);

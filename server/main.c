@@ -1,6 +1,7 @@
 /* The process: command line -> configuration -> logs -> socket -> daemon -> engine -> exit code.
- * The only file that names both engines and the only one that calls exit() (daemon.c's waiting
- * parent aside). Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error. */
+ * It takes the model from the engine table by name and is the only file that calls exit()
+ * (daemon.c's waiting parent aside). Exit codes: 0 clean stop, 1 runtime failure, 2 usage or
+ * configuration error. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,11 +12,13 @@
 #include "handlers/routes.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
+#include "server/base/notify.h"
 #include "server/cli.h"
 #include "server/daemon.h"
 #include "server/engine/engine.h"
+#include "server/engine/listen.h"
+#include "server/engine/stop.h"
 #include "server/health.h"
-#include "server/listen.h"
 #include "version.h"
 
 extern char **environ;
@@ -46,10 +49,56 @@ static int build_config(const struct iob_cli *cli, struct iob_config *cfg, struc
     return d->errors ? -EINVAL : 0;
 }
 
-static void build_env(const struct iob_config *cfg, struct iob_env *env)
+/* The engine table's names, for config, and its models with the thread counts of this config,
+ * for --list-modes and the index page. */
+static const char *mode_names[IOB_ENGINES_MAX];
+static struct iob_model models[IOB_ENGINES_MAX];
+static const struct iob_model *model_list[IOB_ENGINES_MAX];
+static size_t n_models;
+
+static void register_modes(void)
+{
+    const struct iob_engine *engines = iob_engines(&n_models);
+    for (size_t i = 0; i < n_models; i++)
+        mode_names[i] = engines[i].model.name;
+    iob_config_set_modes(mode_names, n_models);
+}
+
+/* A count where 0 means one per online CPU. */
+static unsigned per_cpu(uint32_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return n ? n : cpus > 0 ? (unsigned)cpus : 1;
+}
+
+/* Everything an engine is given but the env and the socket; and the models for it. */
+static struct iob_engine_args build_args(const struct iob_config *cfg)
+{
+    struct iob_engine_args args = {
+        .backlog = (int)cfg->server.backlog,
+        .thread_stack_bytes = (size_t)cfg->threaded.stack_size_kb * 1024,
+        .pool_workers = cfg->pool.workers,
+        .pool_queue = cfg->pool.queue,
+        .loops = per_cpu(cfg->workers.loops),
+        .cpu_threads = per_cpu(cfg->executor.threads),
+    };
+    const struct iob_engine *engines = iob_engines(&n_models);
+    for (size_t i = 0; i < n_models; i++) {
+        models[i] = engines[i].model;
+        if (engines[i].resolve)
+            engines[i].resolve(&models[i], &args);
+        model_list[i] = &models[i];
+    }
+    return args;
+}
+
+static void build_env(const struct iob_config *cfg, size_t engine, struct iob_env *env)
 {
     *env = (struct iob_env){
-        .mode = iob_mode_name(cfg->server.mode),
+        .mode = models[engine].name,
+        .model = &models[engine],
+        .models = model_list,
+        .n_models = n_models,
         .max_sleep_ms = cfg->limits.max_sleep_ms,
         .max_cpu_ms = cfg->limits.max_cpu_ms,
         .max_gather_tasks = cfg->limits.max_gather_tasks,
@@ -60,6 +109,7 @@ static void build_env(const struct iob_config *cfg, struct iob_env *env)
         .body_timeout_ms = cfg->limits.body_timeout_ms,
         .body_min_rate_bytes = cfg->limits.body_min_rate_bytes,
         .max_connections = cfg->server.max_connections,
+        .allow_faults = cfg->limits.allow_faults,
     };
 }
 
@@ -81,7 +131,11 @@ static int serve(const struct iob_config *cfg)
         fprintf(stderr, "iobound: %s\n", err);
         return EXIT_RUNTIME;
     }
-    int fd = iob_listen_open(cfg->server.listen, (int)cfg->server.backlog, err, sizeof(err));
+    iob_log_set_format(cfg->log.format);
+    size_t n;
+    const struct iob_engine *engine = &iob_engines(&n)[cfg->server.mode];
+    struct iob_engine_args args = build_args(cfg);
+    int fd = iob_listen_open(cfg->server.listen, args.backlog, engine->reuseport, err, sizeof(err));
     if (fd < 0) {
         startup_error(cfg, "", err);
         return fd == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
@@ -99,24 +153,37 @@ static int serve(const struct iob_config *cfg)
         return EXIT_RUNTIME;
     }
 
-    struct iob_env env;
-    build_env(cfg, &env);
+    /* Static: threads an expired grace leaves behind may read it until the process exits. */
+    static struct iob_env env;
+    build_env(cfg, (size_t)cfg->server.mode, &env);
     static const char *labels[IOB_METRICS_ROUTES_MAX];
     iob_metrics_init(env.mode, labels, iob_route_labels(labels));
-    const struct iob_engine *engine =
-        cfg->server.mode == IOB_MODE_THREADED ? &iob_engine_threaded : &iob_engine_evented;
+    iob_metrics_init_faults(iob_fault_names, IOB_FAULT_COUNT);
+    /* Before the engine starts any thread, so that every thread inherits the signal mask. */
+    rc = iob_stop_init(cfg->process.shutdown_grace_ms);
+    if (rc < 0) {
+        startup_error(cfg, "signals: ", strerror(-rc));
+        iob_daemon_ready(EXIT_RUNTIME);
+        close(fd);
+        return EXIT_RUNTIME;
+    }
     iob_listen_name(fd, name, sizeof(name));
     /* The start-up line is contract: tests and scripts read the port from it. */
-    fprintf(stderr, "iobound %s: %s mode listening on %s (pid %d)\n", IOB_VERSION, engine->name,
-            name, (int)getpid());
+    fprintf(stderr, "iobound %s: %s mode listening on %s (pid %d)\n", IOB_VERSION, env.mode, name,
+            (int)getpid());
     if (strcmp(cfg->log.error_log, "-") != 0)
-        iob_log(IOB_LOG_INFO, "%s mode listening on %s", engine->name, name);
+        iob_log(IOB_LOG_INFO, "%s mode listening on %s", env.mode, name);
     iob_daemon_ready(EXIT_OK);
+    /* systemd Type=notify: listening now, so the unit counts as started. */
+    rc = iob_notify("READY=1");
+    if (rc < 0)
+        iob_log(IOB_LOG_WARN, "systemd notify READY=1: %s", strerror(-rc));
 
-    struct iob_engine_args args = {.cfg = cfg, .env = &env, .listen_fd = fd};
+    args.env = &env;
+    args.listen_fd = fd;
     rc = engine->run(&args);
     if (rc < 0 && rc != -EINTR)
-        iob_log(IOB_LOG_ERROR, "%s engine stopped: %s", engine->name, strerror(-rc));
+        iob_log(IOB_LOG_ERROR, "%s engine stopped: %s", env.mode, strerror(-rc));
     else
         iob_log(IOB_LOG_INFO, "stopped");
     if (pid_file)
@@ -138,8 +205,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "iobound: %s\nTry 'iobound --help'.\n", err);
         return EXIT_USAGE;
     }
+    register_modes();
     if (cli.help) {
+        iob_config_defaults(&cfg);
+        build_args(&cfg);
         iob_cli_usage(STDOUT_FILENO);
+        printf("\nModels (--mode; the first is the default; threads at the default config):\n");
+        fflush(stdout);
+        iob_engine_list(STDOUT_FILENO, false, model_list, n_models);
         return EXIT_OK;
     }
     if (cli.version) {
@@ -152,6 +225,12 @@ int main(int argc, char **argv)
         fputs(diag.text, stderr);
     if (rc < 0)
         return EXIT_USAGE;
+    if (cli.list_modes) {
+        /* After the config: the thread counts are this configuration's. */
+        build_args(&cfg);
+        iob_engine_list(STDOUT_FILENO, strcmp(cli.list_modes, "json") == 0, model_list, n_models);
+        return EXIT_OK;
+    }
     if (cli.check_config) {
         fflush(stdout);
         iob_config_dump(&cfg, STDOUT_FILENO);

@@ -48,18 +48,24 @@ int iob_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *ssl
     return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -EINVAL;
 }
 
+void iob_addr_host(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    const void *addr =
+        sa->sa_family == AF_INET6  ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+        : sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                                   : NULL;
+    if (!addr || !inet_ntop(sa->sa_family, addr, out, (socklen_t)outlen))
+        snprintf(out, outlen, "?");
+}
+
 void iob_addr_format(const struct sockaddr *sa, char *out, size_t outlen)
 {
     char host[INET6_ADDRSTRLEN];
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(out, outlen, "[%s]:%u", host, ntohs(s6->sin6_port));
-    } else if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-        snprintf(out, outlen, "%s:%u", host, ntohs(s4->sin_port));
-    } else {
+    iob_addr_host(sa, host, sizeof host);
+    if (sa->sa_family == AF_INET6)
+        snprintf(out, outlen, "[%s]:%u", host, ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+    else if (sa->sa_family == AF_INET)
+        snprintf(out, outlen, "%s:%u", host, ntohs(((const struct sockaddr_in *)sa)->sin_port));
+    else
         snprintf(out, outlen, "?");
-    }
 }

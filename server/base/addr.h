@@ -8,5 +8,8 @@
  * Returns 0 or -EINVAL. */
 int iob_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *sslen);
 
+/* Writes the host of sa alone ("127.0.0.1", "::1"), as Common Log Format's %h wants; "?" for
+ * other families. outlen of INET6_ADDRSTRLEN always fits. */
+void iob_addr_host(const struct sockaddr *sa, char *out, size_t outlen);
 /* Writes sa as HOST:PORT (IPv6 in brackets) into out; "?" for other families. */
 void iob_addr_format(const struct sockaddr *sa, char *out, size_t outlen);

@@ -102,6 +102,14 @@ int iob_buf_vprintf(struct iob_buf *b, const char *fmt, va_list ap)
     return rc;
 }
 
+void iob_buf_truncate(struct iob_buf *b, size_t n)
+{
+    if (n >= b->len)
+        return;
+    b->len = n;
+    terminate(b);
+}
+
 void iob_buf_consume(struct iob_buf *b, size_t n)
 {
     if (n >= b->len) {

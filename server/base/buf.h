@@ -25,5 +25,7 @@ int iob_buf_puts(struct iob_buf *b, const char *s);
 int iob_buf_printf(struct iob_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int iob_buf_vprintf(struct iob_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Keeps the first n bytes (n <= len) and drops the rest. */
+void iob_buf_truncate(struct iob_buf *b, size_t n);
 /* Drops the first n bytes (n <= len), moving the rest to the front. */
 void iob_buf_consume(struct iob_buf *b, size_t n);

@@ -49,3 +49,9 @@ int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns)
     }
     return 0;
 }
+
+int iob_fd_abort(int fd)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) < 0 ? -errno : 0;
+}

@@ -10,6 +10,9 @@ int iob_fd_poll_ms(uint64_t deadline_ns);
 /* Waits until fd is ready for events (POLLIN, POLLOUT) or deadline_ns passes. Returns 0,
  * -ETIMEDOUT or a negative errno. Blocks. */
 int iob_fd_wait(int fd, short events, uint64_t deadline_ns);
+/* Makes the coming close() of the socket fd an abort: SO_LINGER {on, 0 s} drops what is unsent
+ * and sends an RST instead of a FIN (a /fault reset). Returns 0 or a negative errno. */
+int iob_fd_abort(int fd);
 /* Sends all len bytes of buf on fd (MSG_NOSIGNAL: a gone peer is -EPIPE, never SIGPIPE),
  * waiting for room until deadline_ns. Returns 0, -ETIMEDOUT or a negative errno. Blocks. */
 int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns);

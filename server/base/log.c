@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "server/base/clock.h"
+#include "server/base/json.h"
 
 /* Longer lines are cut: a line stays one write(2) and a client cannot make us allocate. */
 #define LINE_MAX_BYTES 4096
@@ -31,6 +32,7 @@ struct sink {
 static struct sink error_sink = {.fd = STDERR_FILENO};
 static struct sink access_sink = {.fd = -1};
 static _Atomic int log_level = IOB_LOG_INFO;
+static _Atomic int access_format = IOB_LOG_FORMAT_CLF;
 
 static const char *const level_names[] = {
     [IOB_LOG_ERROR] = "error",
@@ -48,6 +50,23 @@ int iob_log_level_parse(const char *s, enum iob_log_level *out)
         }
     }
     return -EINVAL;
+}
+
+static const char *const format_names[IOB_LOG_FORMAT_COUNT] = {
+    [IOB_LOG_FORMAT_CLF] = "clf",
+    [IOB_LOG_FORMAT_JSON] = "json",
+};
+
+const char *iob_log_format_name(enum iob_log_format format)
+{
+    if ((size_t)format >= IOB_LOG_FORMAT_COUNT)
+        return "?";
+    return format_names[format];
+}
+
+void iob_log_set_format(enum iob_log_format format)
+{
+    atomic_store_explicit(&access_format, (int)format, memory_order_relaxed);
 }
 
 const char *iob_log_level_name(enum iob_log_level level)
@@ -201,7 +220,8 @@ static bool level_enabled(enum iob_log_level level)
     return (int)level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
-/* Formats "2026-11-25T17:20:01.123Z " into out (at least 32 bytes); returns its length. */
+/* Formats "2026-11-25T17:20:01.123Z" (RFC 3339, UTC) into out (at least 32 bytes); returns its
+ * length. */
 static size_t format_iso_time(char *out, size_t outlen)
 {
     uint64_t ns = iob_clock_wall_ns();
@@ -210,7 +230,7 @@ static size_t format_iso_time(char *out, size_t outlen)
     gmtime_r(&sec, &tm);
     size_t n = strftime(out, outlen, "%Y-%m-%dT%H:%M:%S", &tm);
     int m =
-        snprintf(out + n, outlen - n, ".%03uZ ", (unsigned)(ns % IOB_NS_PER_SEC / IOB_NS_PER_MS));
+        snprintf(out + n, outlen - n, ".%03uZ", (unsigned)(ns % IOB_NS_PER_SEC / IOB_NS_PER_MS));
     return n + (size_t)m;
 }
 
@@ -219,7 +239,7 @@ __attribute__((format(printf, 2, 0))) static void vlog(enum iob_log_level level,
 {
     char line[LINE_MAX_BYTES];
     size_t n = format_iso_time(line, sizeof line);
-    n += (size_t)snprintf(line + n, sizeof line - n, "%s ", iob_log_level_name(level));
+    n += (size_t)snprintf(line + n, sizeof line - n, " %s ", iob_log_level_name(level));
     size_t start = n;
     /* Leave room for the newline. */
     int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
@@ -294,27 +314,126 @@ static size_t append_escaped(char *out, size_t room, const char *s, size_t len)
     return n;
 }
 
-void iob_log_access(const char *peer, const char *method, const char *target, size_t target_len,
-                    int http_minor, int status, size_t body_bytes, uint64_t duration_ns)
+/* Common Log Format plus the duration, into line[0..LINE_MAX_BYTES); returns the length. */
+static size_t format_clf(const struct iob_access *a, char *line)
+{
+    char clf[IOB_CLF_TIME_LEN + 1];
+    iob_clock_clf_time(clf);
+    uint64_t us = a->duration_ns / 1000;
+    /* The tail is formatted first so a long target is cut, never the status or duration. */
+    char tail[96];
+    int tail_len =
+        snprintf(tail, sizeof tail, " HTTP/1.%d\" %d %zu %llu.%03llu\n", a->http_minor, a->status,
+                 a->body_bytes, (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
+    size_t room = LINE_MAX_BYTES - (size_t)tail_len;
+    int head_len = snprintf(line, room, "%s - - [%s] \"%s ", a->peer, clf, a->method);
+    size_t n = (size_t)head_len;
+    if (n >= room)
+        n = room - 1;
+    n += append_escaped(line + n, room - n, a->target, a->target_len);
+    memcpy(line + n, tail, (size_t)tail_len);
+    return n + (size_t)tail_len;
+}
+
+/* A JSON line being built in a fixed buffer. Each field has a ceiling (below), so the whole
+ * object always fits and is never cut in the middle. */
+struct json_line {
+    char *p;
+    size_t n;
+};
+
+/* Ceilings of the escaped strings: the client-sent ones, and ours (peer, method, route, mode).
+ * With the keys, the time and the numbers (under 300 bytes) they fit one line. */
+#define JSON_PATH_MAX_BYTES  1536
+#define JSON_QUERY_MAX_BYTES 1024
+#define JSON_UA_MAX_BYTES    512
+#define JSON_SHORT_MAX_BYTES 96
+_Static_assert(JSON_PATH_MAX_BYTES + JSON_QUERY_MAX_BYTES + JSON_UA_MAX_BYTES +
+                       4 * JSON_SHORT_MAX_BYTES + 300 <
+                   LINE_MAX_BYTES,
+               "a JSON access line always fits its buffer");
+
+__attribute__((format(printf, 2, 3))) static void put(struct json_line *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(l->p + l->n, LINE_MAX_BYTES - l->n, fmt, ap);
+    va_end(ap);
+    if (m > 0)
+        l->n += (size_t)m < LINE_MAX_BYTES - l->n ? (size_t)m : LINE_MAX_BYTES - l->n - 1;
+}
+
+/* Appends ,"key":"<s escaped, at most max_bytes>" or ,"key":null for s == NULL. */
+static void put_string(struct json_line *l, const char *key, const char *s, size_t len,
+                       size_t max_bytes)
+{
+    if (!s) {
+        put(l, ",\"%s\":null", key);
+        return;
+    }
+    put(l, ",\"%s\":\"", key);
+    l->n += iob_json_escape(l->p + l->n, max_bytes, s, len);
+    put(l, "\"");
+}
+
+/* The host and the port of peer text "203.0.113.7:5555" or "[::1]:5555". Any other text (a Unix
+ * socket's peer) is all host, and *port is NULL. */
+static void split_peer(const char *peer, const char **host, size_t *host_len, const char **port)
+{
+    const char *colon = strrchr(peer, ':');
+    size_t digits = colon ? strspn(colon + 1, "0123456789") : 0;
+    *host = peer;
+    *host_len = strlen(peer);
+    *port = NULL;
+    if (!colon || digits == 0 || digits > 5 || colon[1 + digits] != '\0')
+        return;
+    if (peer[0] == '[' && colon > peer + 1 && colon[-1] == ']') {
+        *host = peer + 1;
+        *host_len = (size_t)(colon - 1 - *host);
+    } else if (!memchr(peer, ':', (size_t)(colon - peer))) {
+        *host_len = (size_t)(colon - peer);
+    } else {
+        return;
+    }
+    *port = colon + 1;
+}
+
+/* One JSON object and a newline, into line[0..LINE_MAX_BYTES); returns the length. */
+static size_t format_json(const struct iob_access *a, char *line)
+{
+    struct json_line l = {.p = line};
+    char ts[32];
+    format_iso_time(ts, sizeof ts);
+    put(&l, "{\"ts\":\"%s\"", ts);
+    const char *host, *port;
+    size_t host_len;
+    split_peer(a->peer, &host, &host_len, &port);
+    put_string(&l, "remote", host, host_len, JSON_SHORT_MAX_BYTES);
+    put(&l, ",\"remote_port\":%s", port ? port : "null");
+    put_string(&l, "method", a->method, strlen(a->method), JSON_SHORT_MAX_BYTES);
+    const char *q = memchr(a->target, '?', a->target_len);
+    size_t path_len = q ? (size_t)(q - a->target) : a->target_len;
+    put_string(&l, "path", a->target, path_len, JSON_PATH_MAX_BYTES);
+    put_string(&l, "query", q ? q + 1 : NULL, q ? a->target_len - path_len - 1 : 0,
+               JSON_QUERY_MAX_BYTES);
+    uint64_t us = a->duration_ns / 1000;
+    put(&l, ",\"status\":%d,\"bytes\":%zu,\"duration_ms\":%llu.%03llu", a->status, a->body_bytes,
+        (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
+    put_string(&l, "route", a->route, strlen(a->route), JSON_SHORT_MAX_BYTES);
+    put_string(&l, "mode", a->mode, strlen(a->mode), JSON_SHORT_MAX_BYTES);
+    put_string(&l, "user_agent", a->user_agent, a->user_agent_len, JSON_UA_MAX_BYTES);
+    put(&l, "}\n");
+    return l.n;
+}
+
+void iob_log_access(const struct iob_access *a)
 {
     int fd = atomic_load_explicit(&access_sink.fd, memory_order_relaxed);
     if (fd < 0)
         return;
-    char clf[IOB_CLF_TIME_LEN + 1];
-    iob_clock_clf_time(clf);
-    uint64_t us = duration_ns / 1000;
-    /* The tail is formatted first so a long target is cut, never the status or duration. */
-    char tail[96];
-    int tail_len =
-        snprintf(tail, sizeof tail, " HTTP/1.%d\" %d %zu %llu.%03llu\n", http_minor, status,
-                 body_bytes, (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
     char line[LINE_MAX_BYTES];
-    int head_len =
-        snprintf(line, sizeof line - (size_t)tail_len, "%s - - [%s] \"%s ", peer, clf, method);
-    size_t n = (size_t)head_len;
-    if (n >= sizeof line - (size_t)tail_len)
-        n = sizeof line - (size_t)tail_len - 1;
-    n += append_escaped(line + n, sizeof line - (size_t)tail_len - n, target, target_len);
-    memcpy(line + n, tail, (size_t)tail_len);
-    write_line(fd, line, n + (size_t)tail_len);
+    size_t n = atomic_load_explicit(&access_format, memory_order_relaxed) == IOB_LOG_FORMAT_JSON
+                   ? format_json(a, line)
+                   : format_clf(a, line);
+    write_line(fd, line, n);
 }

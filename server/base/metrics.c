@@ -36,8 +36,7 @@ static const struct {
 
 /* Each slot is bumped on its own (not cumulative) so an observation is two atomic adds; the
  * render sums them up. _count is that sum, so it always equals the +Inf bucket. */
-struct route_stats {
-    _Atomic uint64_t requests[CODE_COUNT];
+struct hist {
     _Atomic uint64_t bucket[N_BUCKETS + 1];
     _Atomic uint64_t sum_ns;
 };
@@ -49,11 +48,19 @@ static const char *const timeout_labels[IOB_METRICS_TIMEOUTS] = {
     [IOB_METRICS_TIMEOUT_BODY] = "body_timeout_ms",
 };
 
+struct route_stats {
+    _Atomic uint64_t requests[CODE_COUNT];
+    struct hist duration;
+};
+
 static struct {
     const char *mode;
     const char *const *route_labels;
     size_t n_routes;
     struct route_stats routes[IOB_METRICS_ROUTES_MAX];
+    const char *const *fault_labels;
+    size_t n_faults;
+    _Atomic uint64_t faults[IOB_METRICS_FAULTS_MAX];
     _Atomic int64_t connections_open;
     _Atomic uint64_t connections_total;
     _Atomic uint64_t connections_rejected;
@@ -61,6 +68,10 @@ static struct {
     _Atomic int64_t inflight;
     _Atomic int64_t threads_extra; /* engine threads alive beyond the main thread */
     _Atomic int64_t threads_peak;  /* most threads seen, the main thread included */
+    bool has_queue;                /* the engine queues requests for workers (pool) */
+    _Atomic int64_t queue_depth;
+    _Atomic int64_t busy_workers;
+    struct hist queue_wait;
 } reg = {.mode = "", .threads_peak = 1};
 
 void iob_metrics_init(const char *mode, const char *const *route_labels, size_t n_routes)
@@ -69,6 +80,13 @@ void iob_metrics_init(const char *mode, const char *const *route_labels, size_t 
     reg.mode = mode;
     reg.route_labels = route_labels;
     reg.n_routes = n_routes < IOB_METRICS_ROUTES_MAX ? n_routes : IOB_METRICS_ROUTES_MAX;
+}
+
+void iob_metrics_init_faults(const char *const *fault_labels, size_t n_kinds)
+{
+    assert(n_kinds <= IOB_METRICS_FAULTS_MAX);
+    reg.fault_labels = fault_labels;
+    reg.n_faults = n_kinds < IOB_METRICS_FAULTS_MAX ? n_kinds : IOB_METRICS_FAULTS_MAX;
 }
 
 static void add_u64(_Atomic uint64_t *a, uint64_t v)
@@ -90,6 +108,35 @@ static void raise_peak(int64_t seen)
     }
 }
 
+static void observe(struct hist *h, uint64_t ns)
+{
+    size_t b = 0;
+    while (b < N_BUCKETS && ns > buckets[b].le_ns)
+        b++;
+    add_u64(&h->bucket[b], 1);
+    add_u64(&h->sum_ns, ns);
+}
+
+void iob_metrics_queue_enable(void)
+{
+    reg.has_queue = true;
+}
+
+void iob_metrics_queue_depth(int64_t depth)
+{
+    atomic_store_explicit(&reg.queue_depth, depth, memory_order_relaxed);
+}
+
+void iob_metrics_queue_waited(uint64_t wait_ns)
+{
+    observe(&reg.queue_wait, wait_ns);
+}
+
+void iob_metrics_busy_workers(int64_t delta)
+{
+    add_i64(&reg.busy_workers, delta);
+}
+
 void iob_metrics_request_begin(void)
 {
     add_i64(&reg.inflight, 1);
@@ -104,11 +151,7 @@ void iob_metrics_request_count(size_t route, int status, uint64_t duration_ns)
         return;
     struct route_stats *r = &reg.routes[route];
     add_u64(&r->requests[status - CODE_MIN], 1);
-    size_t b = 0;
-    while (b < N_BUCKETS && duration_ns > buckets[b].le_ns)
-        b++;
-    add_u64(&r->bucket[b], 1);
-    add_u64(&r->sum_ns, duration_ns);
+    observe(&r->duration, duration_ns);
 }
 
 void iob_metrics_request_end(size_t route, int status, uint64_t duration_ns)
@@ -122,6 +165,13 @@ void iob_metrics_request_timed_out(enum iob_metrics_timeout limit)
     assert((unsigned)limit < IOB_METRICS_TIMEOUTS);
     if ((unsigned)limit < IOB_METRICS_TIMEOUTS)
         add_u64(&reg.timeouts[limit], 1);
+}
+
+void iob_metrics_fault(size_t kind)
+{
+    assert(kind < reg.n_faults && reg.fault_labels[kind]);
+    if (kind < reg.n_faults)
+        add_u64(&reg.faults[kind], 1);
 }
 
 void iob_metrics_conn_opened(void)
@@ -206,7 +256,7 @@ static void put_family(struct render *r, const char *name, const char *type, con
     put(r, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static uint64_t load_u64(_Atomic uint64_t *a)
+static uint64_t load_u64(const _Atomic uint64_t *a)
 {
     return atomic_load_explicit(a, memory_order_relaxed);
 }
@@ -239,29 +289,40 @@ static void render_timeouts(struct render *r)
             load_u64(&reg.timeouts[i]));
 }
 
+/* One histogram's series; label is "route=\"x\"," or "". One with no observation is written
+ * only when even_empty. */
+static void render_hist(struct render *r, const char *name, const char *label, const struct hist *h,
+                        bool even_empty)
+{
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b <= N_BUCKETS; b++)
+        cumulative += load_u64(&h->bucket[b]);
+    if (cumulative == 0 && !even_empty)
+        return;
+    cumulative = 0;
+    for (size_t b = 0; b <= N_BUCKETS; b++) {
+        cumulative += load_u64(&h->bucket[b]);
+        put(r, "%s_bucket{%sle=\"%s\"} %" PRIu64 "\n", name, label,
+            b < N_BUCKETS ? buckets[b].le : "+Inf", cumulative);
+    }
+    /* The label without its trailing comma, in braces, or nothing. */
+    int n = (int)strlen(label);
+    const char *open = n ? "{" : "", *close = n ? "}" : "";
+    uint64_t sum_ns = load_u64(&h->sum_ns);
+    put(r, "%s_sum%s%.*s%s %" PRIu64 ".%09" PRIu64 "\n", name, open, n ? n - 1 : 0, label, close,
+        (uint64_t)(sum_ns / IOB_NS_PER_SEC), (uint64_t)(sum_ns % IOB_NS_PER_SEC));
+    put(r, "%s_count%s%.*s%s %" PRIu64 "\n", name, open, n ? n - 1 : 0, label, close, cumulative);
+}
+
 /* Only routes that were used get series: sixteen empty buckets per idle route are noise. */
 static void render_durations(struct render *r)
 {
     static const char name[] = "iobound_request_duration_seconds";
     put_family(r, name, "histogram", "Time from request to the end of its answer, by route.");
     for (size_t i = 0; i < reg.n_routes; i++) {
-        struct route_stats *s = &reg.routes[i];
-        const char *route = reg.route_labels[i];
-        uint64_t cumulative = 0;
-        for (size_t b = 0; b <= N_BUCKETS; b++)
-            cumulative += load_u64(&s->bucket[b]);
-        if (cumulative == 0)
-            continue;
-        cumulative = 0;
-        for (size_t b = 0; b <= N_BUCKETS; b++) {
-            cumulative += load_u64(&s->bucket[b]);
-            put(r, "%s_bucket{route=\"%s\",le=\"%s\"} %" PRIu64 "\n", name, route,
-                b < N_BUCKETS ? buckets[b].le : "+Inf", cumulative);
-        }
-        uint64_t sum_ns = load_u64(&s->sum_ns);
-        put(r, "%s_sum{route=\"%s\"} %" PRIu64 ".%09" PRIu64 "\n", name, route,
-            (uint64_t)(sum_ns / IOB_NS_PER_SEC), (uint64_t)(sum_ns % IOB_NS_PER_SEC));
-        put(r, "%s_count{route=\"%s\"} %" PRIu64 "\n", name, route, cumulative);
+        char label[96];
+        snprintf(label, sizeof label, "route=\"%s\",", reg.route_labels[i]);
+        render_hist(r, name, label, &reg.routes[i].duration, false);
     }
 }
 
@@ -275,6 +336,20 @@ static void render_counter(struct render *r, const char *name, const char *help,
 {
     put_family(r, name, "counter", help);
     put(r, "%s %" PRIu64 "\n", name, v);
+}
+
+/* Every kind is listed from the start, at 0, so a rate() sees its first fault. */
+static void render_faults(struct render *r)
+{
+    if (!reg.n_faults)
+        return;
+    put_family(r, "iobound_faults_total", "counter",
+               "Faults served on purpose by /fault, by kind.");
+    for (size_t k = 0; k < reg.n_faults; k++) {
+        if (reg.fault_labels[k])
+            put(r, "iobound_faults_total{kind=\"%s\"} %" PRIu64 "\n", reg.fault_labels[k],
+                load_u64(&reg.faults[k]));
+    }
 }
 
 /* Entries of /proc/self/fd, not counting the descriptor that reads the directory. */
@@ -349,6 +424,18 @@ static void render_process(struct render *r)
     }
 }
 
+/* The engines that queue requests for a fixed set of workers (pool). */
+static void render_queue(struct render *r)
+{
+    render_gauge(r, "iobound_queue_depth", "Connections with a request waiting for a worker.",
+                 load_i64(&reg.queue_depth));
+    render_gauge(r, "iobound_busy_workers", "Workers serving a request now.",
+                 load_i64(&reg.busy_workers));
+    static const char name[] = "iobound_queue_wait_seconds";
+    put_family(r, name, "histogram", "Time a request waited in the queue for a worker.");
+    render_hist(r, name, "", &reg.queue_wait, true);
+}
+
 int iob_metrics_render(struct iob_buf *out)
 {
     struct render r = {.out = out};
@@ -366,6 +453,7 @@ int iob_metrics_render(struct iob_buf *out)
                    load_u64(&reg.connections_rejected));
     render_gauge(&r, "iobound_inflight_requests", "Requests begun and not yet answered.",
                  load_i64(&reg.inflight));
+    render_faults(&r);
     long threads = iob_metrics_os_threads();
     if (threads > 0) {
         render_gauge(&r, "iobound_threads", "OS threads of the process now.", threads);
@@ -373,6 +461,8 @@ int iob_metrics_render(struct iob_buf *out)
     }
     render_gauge(&r, "iobound_threads_peak", "Most OS threads of the process seen at once.",
                  load_i64(&reg.threads_peak));
+    if (reg.has_queue)
+        render_queue(&r);
     render_process(&r);
     return r.rc;
 }

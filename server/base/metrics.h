@@ -7,11 +7,18 @@
 
 #include "server/base/buf.h"
 
-#define IOB_METRICS_ROUTES_MAX 16
+#define IOB_METRICS_ROUTES_MAX 24
 
 /* Sets the mode label and the route label table (index = route id; the strings must outlive the
  * process). Call once before any other thread starts. */
 void iob_metrics_init(const char *mode, const char *const *route_labels, size_t n_routes);
+
+/* The maximum number of /fault kinds, and their label table (index = kind; a NULL entry is no
+ * kind, e.g. the NONE slot). Same rules as iob_metrics_init(). */
+#define IOB_METRICS_FAULTS_MAX 16
+void iob_metrics_init_faults(const char *const *fault_labels, size_t n_kinds);
+/* Counts one fault served on purpose, of kind (an index into the fault label table). */
+void iob_metrics_fault(size_t kind);
 
 void iob_metrics_request_begin(void);
 /* Counts one answered request of route (an index into the label table) with its status and
@@ -35,6 +42,13 @@ void iob_metrics_conn_rejected(void);
 /* Threads the engines start beyond the main thread, for iobound_threads_peak. */
 void iob_metrics_thread_started(void);
 void iob_metrics_thread_exited(void);
+
+/* For engines that queue requests for a fixed set of workers (pool): call enable once before
+ * the first accept, then report the queue's depth, each wait in it and the busy workers. */
+void iob_metrics_queue_enable(void);
+void iob_metrics_queue_depth(int64_t depth);
+void iob_metrics_queue_waited(uint64_t wait_ns);
+void iob_metrics_busy_workers(int64_t delta);
 
 int64_t iob_metrics_connections_open(void);
 int64_t iob_metrics_inflight(void);

@@ -1,30 +1,56 @@
-/* The engine interface: all main.c sees of a concurrency model.
+/* The engine interface: all main.c sees of a concurrency model, and THE table of models.
  *
- * Both engines run the same loop per connection, through the shared HTTP layer:
- *   read bytes -> iob_conn_feed() -> iob_exchange_begin() -> carry out the plan
+ * Every engine runs the same exchange per connection, through the shared HTTP layer:
+ *   bytes -> iob_conn_feed() -> iob_exchange_begin() -> carry out the plan
  *   -> iob_exchange_finish() -> write iob_conn_output() -> next pipelined request.
- * They differ only in how a wait is carried out:
- *   evented  : one libevent loop on the calling thread; a wait is a timer, nothing blocks.
- *   threaded : the calling thread accepts (and takes signals); each connection gets a thread
- *              that blocks in poll()/clock_nanosleep(); gather tasks get small threads.
- * The engines own the clock (timers, poll timeouts); the HTTP layer owns the policy. */
+ * The shared parts below an engine are accept.h (admission, EMFILE pause, 503), stop.h (signals,
+ * drain, grace), nbconn.h (a non-blocking connection driver with no I/O of its own, for event
+ * loops) and blocking.h (one connection served on the calling thread, for threads). An engine
+ * file is only the glue that decides where a wait runs: a timer, a blocked thread, ...
+ * A new model is one file plus one row in engines.c; config, --help, --list-modes, the index
+ * page and every test suite take the models from that table. */
 #pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-#include "config/config.h"
 #include "handlers/handler.h"
 
+/* What an engine is given; main.c builds it from the configuration. Read-only. */
 struct iob_engine_args {
-    const struct iob_config *cfg;
-    const struct iob_env *env;
-    int listen_fd; /* bound and listening, non-blocking; the engine closes it when it stops */
+    const struct iob_env *env; /* limits (max_connections, timeouts) and the models */
+    int listen_fd;             /* bound, listening, non-blocking; the engine closes it */
+    int backlog;               /* for the sockets an engine adds (iob_listen_again()) */
+    size_t thread_stack_bytes; /* threaded: the stack of a connection thread */
+    unsigned pool_workers;     /* pool: worker threads */
+    unsigned pool_queue;       /* pool: connections with a request that may wait for a worker */
+    unsigned loops;            /* workers: event loops, each on its own socket */
+    unsigned cpu_threads;      /* executor: threads that run the CPU steps */
 };
 
 struct iob_engine {
-    const char *name;
+    struct iob_model model; /* name, summary, traits (as at rest with no config) */
+    /* Sets the traits that depend on the config (threads at rest, CPU lanes), or NULL. */
+    void (*resolve)(struct iob_model *m, const struct iob_engine_args *args);
+    bool reuseport; /* its listening socket gets SO_REUSEPORT (one socket per loop) */
     /* Serves until SIGTERM/SIGINT and the drain (or a second signal). Runs on the calling
-     * thread and blocks. Returns 0 after a clean stop or a negative errno. */
+     * thread and blocks; when it returns, no thread of its own touches anything it made.
+     * Returns 0 after a clean stop or a negative errno. */
     int (*run)(const struct iob_engine_args *args);
 };
 
-extern const struct iob_engine iob_engine_evented;
-extern const struct iob_engine iob_engine_threaded;
+/* The most rows the table may have (engines.c checks it). */
+#define IOB_ENGINES_MAX 16
+
+/* The table, in order (the first is the default); *n gets its length. */
+const struct iob_engine *iob_engines(size_t *n);
+/* Writes models[0..n) (the table's, with threads_at_rest for the config) to fd for --list-modes:
+ * one line per model, its name first, then its traits; or, with json, one JSON array of objects
+ * with the same fields. */
+void iob_engine_list(int fd, bool json, const struct iob_model *const *models, size_t n);
+
+int iob_evented_run(const struct iob_engine_args *args);
+int iob_threaded_run(const struct iob_engine_args *args);
+int iob_pool_run(const struct iob_engine_args *args);
+int iob_workers_run(const struct iob_engine_args *args);
+int iob_executor_run(const struct iob_engine_args *args);

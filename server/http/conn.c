@@ -71,9 +71,21 @@ static uint64_t stream_off(const struct iob_conn *c, const char *at)
     return c->exec_off + (uint64_t)(at - c->exec_base);
 }
 
+/* Keeps bytes of a header as a "name:value\n" line after the URL (GET /anything shows them):
+ * the head's headers only, shorter than the raw lines, so max_header_bytes bounds them too. A
+ * chunked body's trailers are not kept (nor counted against that limit, nor looked at). */
+static int keep_header(struct iob_conn *c, const char *at, size_t len)
+{
+    if (c->phase != IOB_PHASE_HEADERS)
+        return 0;
+    return iob_buf_append(&c->head, at, len) < 0 ? reject(c, 431, msg_431) : 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct iob_conn *c = conn_of(p);
+    if (keep_header(c, at, len) < 0)
+        return -1;
     c->field_end = stream_off(c, at) + len;
     for (size_t i = 0; i < len && c->field_len + i < sizeof(c->field); i++)
         c->field[c->field_len + i] = (char)(at[i] | 0x20);
@@ -90,15 +102,32 @@ static bool field_is(const struct iob_conn *c, const char *name)
 static int on_header_field_complete(llhttp_t *p)
 {
     struct iob_conn *c = conn_of(p);
-    if (field_is(c, "host"))
+    if (c->phase != IOB_PHASE_HEADERS)
+        c->header = IOB_HEADER_OTHER; /* a trailer */
+    else if (field_is(c, "host"))
         c->header = IOB_HEADER_HOST;
     else if (field_is(c, "content-type"))
         c->header = IOB_HEADER_CONTENT_TYPE;
     else if (field_is(c, "expect"))
         c->header = IOB_HEADER_EXPECT;
+    else if (field_is(c, "user-agent"))
+        c->header = IOB_HEADER_USER_AGENT;
     else
         c->header = IOB_HEADER_OTHER;
-    return 0;
+    return keep_header(c, ":", 1);
+}
+
+/* Where the value of the header being parsed is kept, or NULL when it is not. */
+static struct iob_kept *kept_of(struct iob_conn *c)
+{
+    switch (c->header) {
+    case IOB_HEADER_CONTENT_TYPE:
+        return &c->ctype;
+    case IOB_HEADER_USER_AGENT:
+        return &c->user_agent;
+    default:
+        return NULL;
+    }
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
@@ -111,14 +140,15 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     const char *from = c->exec_base + (from_off - c->exec_off);
     if (c->field_len && (memchr(from, '\n', (size_t)(at - from)) || c->lf_end > c->field_end))
         return reject(c, 400, "obsolete line folding in a header is not allowed");
-    if (c->header == IOB_HEADER_CONTENT_TYPE) {
-        if (!c->has_ctype) {
-            c->has_ctype = true;
-            c->ctype_off = c->head.len;
-        }
-        if (iob_buf_append(&c->head, at, len) < 0)
-            return reject(c, 431, msg_431);
-        c->ctype_len += len;
+    struct iob_kept *k = kept_of(c);
+    if (k && !k->is_set) {
+        k->is_set = true;
+        k->off = c->head.len; /* its bytes follow in the kept "name:value" line */
+    }
+    if (keep_header(c, at, len) < 0)
+        return -1;
+    if (k && !k->is_done) {
+        k->len += len;
     } else if (c->header == IOB_HEADER_EXPECT) {
         for (size_t i = 0; i < len && c->expect_len < sizeof(c->expect); i++)
             c->expect[c->expect_len++] = (char)(at[i] | 0x20);
@@ -134,6 +164,11 @@ static int on_header_value_complete(llhttp_t *p)
         return reject(c, 400, "empty header name");
     if (c->header == IOB_HEADER_HOST)
         c->host_count++;
+    if (keep_header(c, "\n", 1) < 0)
+        return -1;
+    struct iob_kept *k = kept_of(c);
+    if (k)
+        k->is_done = k->is_set;
     c->field_len = 0;
     c->header = IOB_HEADER_OTHER;
     return 0;
@@ -272,6 +307,7 @@ struct iob_conn *iob_conn_new(const struct iob_env *env, const char *peer)
     /* Answers are bounded by the largest body a handler makes (echo, metrics) plus headers. */
     iob_buf_init(&c->x.res_body, env->max_body_bytes + 256 * 1024);
     iob_buf_init(&c->out, 2 * (env->max_body_bytes + 256 * 1024));
+    iob_buf_init(&c->staged, env->max_body_bytes + 256 * 1024 + env->max_header_bytes);
     return c;
 }
 
@@ -284,6 +320,7 @@ void iob_conn_free(struct iob_conn *c)
     iob_buf_fini(&c->body);
     iob_buf_fini(&c->x.res_body);
     iob_buf_fini(&c->out);
+    iob_buf_fini(&c->staged);
     free(c->parser);
     free(c);
 }
@@ -306,13 +343,13 @@ void iob_conn_request_done(struct iob_conn *c)
     c->x.res_body = res_body;
     iob_buf_reset(&c->head);
     iob_buf_reset(&c->body);
+    iob_buf_reset(&c->staged);
     c->url_len = 0;
     c->url_done = false;
     c->head_bytes = 0;
     c->header = IOB_HEADER_OTHER;
     c->field_len = 0;
-    c->ctype_off = c->ctype_len = 0;
-    c->has_ctype = false;
+    c->ctype = c->user_agent = (struct iob_kept){0};
     c->expect_len = 0;
     c->host_count = 0;
     c->skip_body = false;
@@ -327,10 +364,15 @@ static void complete_request(struct iob_conn *c)
     struct iob_request *r = &c->x.req;
     r->method = c->x.method;
     r->method_name = c->x.method_name;
-    r->content_type = c->has_ctype ? c->head.data + c->ctype_off : NULL;
-    r->content_type_len = c->ctype_len;
+    r->content_type = c->ctype.is_set ? c->head.data + c->ctype.off : NULL;
+    r->content_type_len = c->ctype.len;
     r->body = c->body.data;
     r->body_len = c->skip_body ? 0 : c->body.len;
+    r->target = c->head.data;
+    r->target_len = c->url_len;
+    r->headers = c->head.data + c->url_len;
+    r->headers_len = c->head.len - c->url_len;
+    r->peer = c->peer;
 }
 
 /* llhttp 8.1 strict still takes a bare LF as the empty line that ends the headers or a chunked
@@ -458,6 +500,11 @@ struct iob_buf *iob_conn_output(struct iob_conn *c)
 bool iob_conn_want_close(const struct iob_conn *c)
 {
     return c->want_close;
+}
+
+bool iob_conn_want_reset(const struct iob_conn *c)
+{
+    return c->want_reset;
 }
 
 bool iob_conn_is_idle(const struct iob_conn *c)

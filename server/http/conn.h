@@ -19,8 +19,9 @@ enum iob_feed {
     IOB_FEED_CLOSE,   /* an error answer (if any) is in the output; close once it is written */
 };
 
-/* Creates a connection for a client at peer (copied; "127.0.0.1:5555"). env must outlive it.
- * Returns NULL when out of memory. The caller owns it and frees it with iob_conn_free(). */
+/* Creates a connection for a client whose host is peer (copied; "127.0.0.1", "::1": CLF's %h).
+ * env must outlive it. Returns NULL when out of memory. The caller owns it and frees it with
+ * iob_conn_free(). */
 struct iob_conn *iob_conn_new(const struct iob_env *env, const char *peer);
 /* Frees the connection, its buffers and any plan; accepts NULL. */
 void iob_conn_free(struct iob_conn *c);
@@ -33,6 +34,9 @@ struct iob_buf *iob_conn_output(struct iob_conn *c);
 /* True once the server will close after the output: an error, Connection: close, HTTP/1.0,
  * or draining. */
 bool iob_conn_want_close(const struct iob_conn *c);
+/* True when that close is to be an abort: the engine sends the output, then closes with an RST
+ * (iob_fd_abort()) instead of a FIN and no linger. Only a /fault reset asks for it. */
+bool iob_conn_want_reset(const struct iob_conn *c);
 /* True between requests: nothing of a new request has arrived and none is being answered. */
 bool iob_conn_is_idle(const struct iob_conn *c);
 

@@ -24,7 +24,17 @@ enum iob_header {
     IOB_HEADER_OTHER,
     IOB_HEADER_HOST,
     IOB_HEADER_CONTENT_TYPE,
+    IOB_HEADER_USER_AGENT,
     IOB_HEADER_EXPECT,
+};
+
+/* A header value kept in the connection's head buffer. Only the first occurrence is kept: its
+ * pieces are adjacent there only while no other kept value is appended between them. */
+struct iob_kept {
+    size_t off;
+    size_t len;
+    bool is_set;  /* the header was seen */
+    bool is_done; /* its value is complete; a repeat is ignored */
 };
 
 /* One request from its first byte to its answer. Reset after each answer. */
@@ -41,6 +51,7 @@ struct iob_exchange {
     struct iob_plan plan;
     struct iob_response res;
     struct iob_buf res_body;
+    size_t streamed_bytes; /* DRIP: body bytes of the pieces written so far */
 };
 
 struct iob_conn {
@@ -50,22 +61,22 @@ struct iob_conn {
     enum iob_phase phase;
     bool has_served; /* a request was answered: idle_timeout_ms applies between requests */
     bool want_close;
+    bool want_reset; /* a /fault reset: end with an RST, not a FIN (want_close is set too) */
     bool draining;
     uint64_t accept_ns;
     uint64_t random_state; /* splitmix64 state, seeded from the clock and this address */
     uint64_t last_byte_ns;
 
-    /* The request being parsed. head holds the URL, then the Content-Type value. */
+    /* The request being parsed. head holds the URL, then the kept header values. */
     struct iob_buf head;
     size_t url_len;
     bool url_done;
     size_t head_bytes; /* request line + headers so far, against max_header_bytes */
     enum iob_header header;
     size_t field_len;
-    char field[16]; /* the lowercased start of the header name */
-    size_t ctype_off;
-    size_t ctype_len;
-    bool has_ctype;
+    char field[16];             /* the lowercased start of the header name */
+    struct iob_kept ctype;      /* Content-Type: for POST /echo */
+    struct iob_kept user_agent; /* User-Agent: for the access log */
     char expect[16];
     size_t expect_len;
     unsigned host_count;
@@ -85,6 +96,7 @@ struct iob_conn {
 
     struct iob_exchange x;
     struct iob_buf out;
+    struct iob_buf staged; /* a slowhead answer, whole, that the pieces move to out */
 };
 
 /* Answers a request that failed before it could begin (a parse error, a limit, 408): the JSON

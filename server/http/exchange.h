@@ -11,9 +11,11 @@
  * and sets *plan (owned by the connection; the engine fills its timings). For IOB_STEP_NONE the
  * engine goes straight to iob_exchange_finish(). */
 enum iob_step iob_exchange_begin(struct iob_conn *c, struct iob_plan **plan);
-/* DRIP: appends piece i (0-based, in order) of the streamed body to the output. The engine calls
- * it plan->n_chunks times, plan->ms apart, between begin and finish. */
+/* DRIP: appends piece i (0-based, in order) of the answer to the output: a chunk of /drip's
+ * bytes, an SSE event, or a byte of a slowhead head. The engine calls it plan->n_chunks times
+ * (read it after begin: the HTTP layer may set it), plan->ms apart, between begin and finish. */
 void iob_exchange_drip(struct iob_conn *c, size_t i);
 /* Calls finish() (exactly once per begin, even when the client has gone), appends the answer to
- * the connection's output, counts it and logs it. */
+ * the connection's output, counts it and logs it. A /fault answer is broken on purpose and sets
+ * want_close (and want_reset): the engine sends the output and ends the connection. */
 void iob_exchange_finish(struct iob_conn *c);

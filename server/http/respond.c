@@ -69,6 +69,15 @@ const char *iob_respond_reason(int status)
     return "Unknown";
 }
 
+/* 1xx, 204 and 304 answers have no content (RFC 9112 §6.3), so they carry no framing header:
+ * RFC 9110 §8.6 forbids Content-Length on 1xx and 204 (RFC 9112 §6.1 Transfer-Encoding). A 304
+ * may carry the length its 200 would have had, but /status/304 has no such 200: none. Handlers
+ * give these statuses no body. */
+static bool has_no_content(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
 /* The status line and headers. content_length < 0: a chunked body follows. */
 static int write_head(struct iob_buf *out, const struct iob_response *res,
                       const struct iob_respond_opts *opts, long long content_length)
@@ -82,10 +91,9 @@ static int write_head(struct iob_buf *out, const struct iob_response *res,
         size_t n = res->content_type_len ? res->content_type_len : strlen(res->content_type);
         rc = iob_buf_printf(out, "Content-Type: %.*s\r\n", (int)n, res->content_type);
     }
-    if (rc == 0 && content_length >= 0)
-        rc = iob_buf_printf(out, "Content-Length: %lld\r\n", content_length);
-    else if (rc == 0)
-        rc = iob_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+    if (rc == 0 && !has_no_content(res->status))
+        rc = content_length >= 0 ? iob_buf_printf(out, "Content-Length: %lld\r\n", content_length)
+                                 : iob_buf_puts(out, "Transfer-Encoding: chunked\r\n");
     if (rc == 0 && opts->allow)
         rc = iob_buf_printf(out, "Allow: %s\r\n", opts->allow);
     if (rc == 0 && opts->want_close)
@@ -97,14 +105,20 @@ static int write_head(struct iob_buf *out, const struct iob_response *res,
     return rc;
 }
 
-int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
-                      const struct iob_respond_opts *opts)
+int iob_respond_write_claiming(struct iob_buf *out, const struct iob_response *res,
+                               const struct iob_respond_opts *opts, size_t content_length)
 {
     size_t body_len = res->body ? res->body->len : 0;
-    int rc = write_head(out, res, opts, (long long)body_len);
+    int rc = write_head(out, res, opts, (long long)content_length);
     if (rc == 0 && body_len && !opts->is_head)
         rc = iob_buf_append(out, res->body->data, body_len);
     return rc;
+}
+
+int iob_respond_write(struct iob_buf *out, const struct iob_response *res,
+                      const struct iob_respond_opts *opts)
+{
+    return iob_respond_write_claiming(out, res, opts, res->body ? res->body->len : 0);
 }
 
 int iob_respond_head_chunked(struct iob_buf *out, const struct iob_response *res,
@@ -130,9 +144,21 @@ int iob_respond_chunk(struct iob_buf *out, char fill, size_t len)
     return rc;
 }
 
+int iob_respond_chunk_data(struct iob_buf *out, const char *data, size_t len)
+{
+    if (len == 0) /* a zero-size chunk would end the body */
+        return 0;
+    int rc = iob_buf_printf(out, "%zx\r\n", len);
+    if (rc == 0)
+        rc = iob_buf_append(out, data, len);
+    if (rc == 0)
+        rc = iob_buf_puts(out, "\r\n");
+    return rc;
+}
+
 size_t iob_respond_overload(char *buf, size_t len)
 {
-    static const char body[] = "{\"error\":\"too many open connections; retry after 1 second\"}";
+    static const char body[] = "{\"error\":\"too many open connections; retry after 1 second\"}\n";
     char date[IOB_HTTP_DATE_LEN + 1];
     iob_clock_http_date(date);
     int n = snprintf(buf, len,

@@ -179,12 +179,12 @@ def run(b, url, mode, screenshot):
     b.send("Page.navigate", {"url": url}, session)
     b.wait_event("Page.loadEventFired")
 
-    other = "threaded" if mode == "evented" else "evented"
-    shown = evaluate(b, session, f"""[
-        getComputedStyle(document.querySelector('#try p.{mode}')).display,
-        getComputedStyle(document.querySelector('#try p.{other}')).display]""")
-    check(shown[0] != "none" and shown[1] == "none",
-          f"the panel shows the {mode} sentence only (display: {shown})")
+    shown = evaluate(b, session, """[
+        document.querySelector('#try p.model strong').textContent,
+        Array.from(document.querySelectorAll('#models tr.this td')).map(function (td) {
+            return td.textContent; })]""")
+    check(shown[0] == mode, f"the panel describes this server's model {mode!r} (got {shown[0]!r})")
+    check(shown[1][:1] == [mode], f"the Models table marks the row of {mode!r} (got {shown[1]})")
 
     evaluate(b, session, f"""(function () {{
         var f = document.getElementById('try-form');

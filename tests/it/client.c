@@ -306,9 +306,19 @@ void it_check_std_headers(struct it_ctx *t, const char *what, const char *head, 
 {
     char v[256];
     struct tm tm;
-    if (it_check(t, it_header_get(head, "Content-Length", v, sizeof(v)),
-                 "%s: no Content-Length header", what) &&
-        !is_head) {
+    int status = 0;
+    sscanf(head, "HTTP/1.%*1[01] %3d", &status);
+    /* RFC 9110 §8.6: none on 1xx and 204; none on 304 is the README's choice */
+    bool has_no_content = status > 0 && (status < 200 || status == 204 || status == 304);
+    int framing =
+        it_header_count(head, "Content-Length") + it_header_count(head, "Transfer-Encoding");
+    if (has_no_content)
+        it_check(t, framing == 0,
+                 "%s: a %d answer must carry neither Content-Length nor Transfer-Encoding", what,
+                 status);
+    else if (it_check(t, it_header_get(head, "Content-Length", v, sizeof(v)),
+                      "%s: no Content-Length header", what) &&
+             !is_head) {
         char *end;
         unsigned long long cl = strtoull(v, &end, 10);
         it_check(t, *v && !*end && cl == body_len,
@@ -391,11 +401,13 @@ bool it_json_match(struct it_ctx *t, const char *what, const char *body, const c
         }
         p++;
     }
-    if (!*p && *b == '\n')
+    bool has_newline = !*p && *b == '\n'; /* SPEC: every JSON body ends with one */
+    if (has_newline)
         b++;
     char a[IT_SHOW_MAX];
-    return it_check(t, !*p && !*b,
-                    "%s: body does not match %s (first difference at body offset %td): \"%s\"",
+    return it_check(t, has_newline && !*b,
+                    "%s: body does not match %s and a newline (first difference at body offset "
+                    "%td): \"%s\"",
                     what, pattern, b - (body ? body : ""),
                     it_show(body, body ? strlen(body) : 0, a, sizeof(a)));
 }

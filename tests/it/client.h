@@ -22,7 +22,8 @@ struct it_http {
 };
 
 /* One response. Every final response read through the harness is checked for Content-Length
- * (equal to the body length unless HEAD), Date (IMF-fixdate) and Server: iobound/0.1.0. */
+ * (equal to the body length unless HEAD; none on 204 and 304), Date (IMF-fixdate) and Server:
+ * iobound/0.1.0. */
 struct it_resp {
     CURLcode rc;
     long status;
@@ -82,14 +83,15 @@ bool it_header_get(const char *head, const char *name, char *out, size_t outlen)
 int it_header_count(const char *head, const char *name);
 /* Whether the comma-separated header name holds token (case-insensitive). */
 bool it_header_has_token(const char *head, const char *name, const char *token);
-/* Checks Content-Length (against body_len unless is_head), Date and Server in head. */
+/* Checks Content-Length (against body_len unless is_head; absent, with Transfer-Encoding, on
+ * 1xx, 204 and 304), Date and Server in head. */
 void it_check_std_headers(struct it_ctx *t, const char *what, const char *head, size_t body_len,
                           bool is_head);
 
 /* Compares a compact JSON body with a pattern: literal characters must match exactly; '#' matches
  * a JSON number (captured in order into nums), '@' matches 16 lowercase hex digits, '$' matches
- * the inside of a JSON string. One trailing newline is allowed. Records a failure naming the
- * first mismatch. */
+ * the inside of a JSON string. The body must end with one newline after the pattern. Records a
+ * failure naming the first mismatch. */
 bool it_json_match(struct it_ctx *t, const char *what, const char *body, const char *pattern,
                    double *nums, size_t max_nums);
 

@@ -25,11 +25,64 @@ extern char **environ;
 #define STOP_DEADLINE_MS  10000
 #define ARGS_MAX          64
 
+/* Reads a JSON boolean or number field of the object obj (up to its closing brace). */
+static bool json_field(const char *obj, const char *name, double *out)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *end = strchr(obj, '}');
+    const char *at = strstr(obj, key);
+    if (!at || (end && at > end))
+        return false;
+    at += strlen(key);
+    if (strncmp(at, "true", 4) == 0 || strncmp(at, "false", 5) == 0) {
+        *out = at[0] == 't';
+        return true;
+    }
+    char *num_end;
+    *out = strtod(at, &num_end);
+    return num_end != at;
+}
+
+/* Fills t->modes and t->traits from the binary's own table. Returns 0 or -EINVAL. */
+static int read_models(struct it_ctx *t)
+{
+    static const char *const args[] = {"--list-modes=json", NULL};
+    struct it_proc p;
+    if (it_run(t, args, NULL, 5000, &p) != 0)
+        return -EINVAL;
+    char *json = it_proc_stdout(&p);
+    it_proc_fini(&p);
+    bool found = false;
+    for (const char *o = json ? strstr(json, "{\"name\":\"") : NULL; o && t->n_modes < IT_MODES_MAX;
+         o = strstr(o + 1, "{\"name\":\"")) {
+        const char *name = o + 9;
+        size_t len = strcspn(name, "\"");
+        if (len >= IT_MODE_MAX)
+            continue;
+        char *mode = t->modes[t->n_modes++];
+        memcpy(mode, name, len);
+        mode[len] = '\0';
+        if (strcmp(mode, t->mode) != 0)
+            continue;
+        double wait, cpu, lanes, rest, per_conn, max_waits;
+        found =
+            json_field(o, "wait_costs_thread", &wait) && json_field(o, "cpu_stalls_others", &cpu) &&
+            json_field(o, "cpu_lanes", &lanes) && json_field(o, "threads_at_rest", &rest) &&
+            json_field(o, "threads_per_conn", &per_conn) && json_field(o, "max_waits", &max_waits);
+        t->traits = (struct it_traits){wait != 0, cpu != 0,      (int)lanes,
+                                       (int)rest, (int)per_conn, (int)max_waits};
+        t->mode = mode;
+    }
+    free(json);
+    return found ? 0 : -EINVAL;
+}
+
 int it_init(struct it_ctx *t, int argc, char **argv)
 {
     memset(t, 0, sizeof(*t));
-    if (argc < 3 || (strcmp(argv[2], "evented") != 0 && strcmp(argv[2], "threaded") != 0)) {
-        fprintf(stderr, "usage: %s IOBOUND_BINARY evented|threaded [TIME_SCALE]\n", argv[0]);
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s IOBOUND_BINARY MODE [TIME_SCALE [RUNTIME_THREADS]]\n", argv[0]);
         return -EINVAL;
     }
     t->bin = argv[1];
@@ -37,13 +90,31 @@ int it_init(struct it_ctx *t, int argc, char **argv)
     t->time_scale = argc > 3 ? atoi(argv[3]) : 1;
     if (t->time_scale < 1)
         t->time_scale = 1;
+    t->runtime_threads = argc > 4 ? atoi(argv[4]) : 0;
     t->where = "setup";
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* Our raw sockets write to connections the server may have closed on purpose. The servers we
      * start get SIGPIPE back at its default, so the SPEC's "SIGPIPE never kills it" is tested. */
     signal(SIGPIPE, SIG_IGN);
+    if (read_models(t) < 0) {
+        fprintf(stderr, "%s: %s --list-modes=json does not list mode \"%s\" with its traits\n",
+                argv[0], t->bin, argv[2]);
+        return -EINVAL;
+    }
+    printf("%s mode: wait_costs_thread=%d cpu_stalls_others=%d cpu_lanes=%d threads_at_rest=%d "
+           "threads_per_conn=%d max_waits=%d\n",
+           t->mode, t->traits.wait_costs_thread, t->traits.cpu_stalls_others, t->traits.cpu_lanes,
+           t->traits.threads_at_rest, t->traits.threads_per_conn, t->traits.max_waits);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return 0;
+}
+
+const char *it_other_mode(const struct it_ctx *t)
+{
+    for (int i = 0; i < t->n_modes; i++)
+        if (strcmp(t->modes[i], t->mode) == 0)
+            return t->modes[(i + 1) % t->n_modes];
+    return t->mode;
 }
 
 int it_finish(struct it_ctx *t)

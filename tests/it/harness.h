@@ -8,14 +8,33 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* One test program run: argv[1] the binary, argv[2] the mode, argv[3] IOB_TIME_SCALE. */
+/* A model's traits, as the binary's --list-modes=json states them. Suites assert these, never
+ * a model's name, so a new row in the engine table inherits every suite. */
+struct it_traits {
+    bool wait_costs_thread; /* a wait holds an OS thread until it ends */
+    bool cpu_stalls_others; /* CPU work delays the other clients of its thread (loop) */
+    int cpu_lanes;          /* CPU steps that run at once; 0: one per connection */
+    int threads_at_rest;    /* OS threads with no connection open */
+    int threads_per_conn;   /* OS threads each open connection adds */
+    int max_waits;          /* waits that can be in progress at once; 0: no limit */
+};
+
+#define IT_MODES_MAX 16
+#define IT_MODE_MAX  32
+
+/* One test program run: argv[1] the binary, argv[2] the mode, argv[3] IOB_TIME_SCALE, argv[4]
+ * IOB_RUNTIME_THREADS. */
 struct it_ctx {
     const char *bin;
-    const char *mode;  /* "evented" | "threaded" */
-    int time_scale;    /* multiply upper time bounds by it: 3 under sanitizers, else 1 */
-    const char *where; /* the case running now, for messages */
-    unsigned checks;   /* checks made */
-    unsigned failures; /* checks failed */
+    const char *mode;                      /* one of modes[] */
+    struct it_traits traits;               /* the mode's */
+    char modes[IT_MODES_MAX][IT_MODE_MAX]; /* every model the binary lists, in its order */
+    int n_modes;
+    int time_scale;      /* multiply upper time bounds by it: 3 under sanitizers, else 1 */
+    int runtime_threads; /* threads a sanitizer adds to a process that has a second one */
+    const char *where;   /* the case running now, for messages */
+    unsigned checks;     /* checks made */
+    unsigned failures;   /* checks failed */
 };
 
 /* A process the harness started: a server or a one-shot invocation. Its stdout and stderr go to
@@ -29,8 +48,11 @@ struct it_proc {
     unsigned failures_at_start;
 };
 
-/* Parses argv; returns 0, or prints usage and returns -EINVAL. Initialises libcurl. */
+/* Parses argv and reads the models and the mode's traits from `bin --list-modes=json`; returns
+ * 0, or prints usage (naming the binary's models) and returns -EINVAL. Initialises libcurl. */
 int it_init(struct it_ctx *t, int argc, char **argv);
+/* A model other than t->mode (the next in the list), for tests that switch models. */
+const char *it_other_mode(const struct it_ctx *t);
 /* Prints the summary; returns the process exit code (0 when every check passed). */
 int it_finish(struct it_ctx *t);
 

@@ -356,6 +356,27 @@ static void startup_line_format(struct it_ctx *t, struct it_proc *srv)
     free(err);
 }
 
+/* Common Log Format's %h is the client's host alone: GoAccess, AWStats and fail2ban read the
+ * first field as an address, so "127.0.0.1:43288" would break them. */
+static void access_log_host_has_no_port(struct it_ctx *t, struct it_proc *srv)
+{
+    struct it_resp r = {0};
+    if (it_get(t, srv, "/hello?clf=1", &r) == 0)
+        it_expect_int(t, "GET /hello?clf=1", 200, r.status);
+    it_resp_fini(&r);
+    it_sleep_ms(50); /* the line is written after the answer */
+    char *out = it_proc_stdout(srv);
+    const char *line = out ? strstr(out, "\"GET /hello?clf=1 HTTP/1.1\"") : NULL;
+    if (it_check(t, line != NULL, "no access log line for GET /hello?clf=1 on stdout")) {
+        const char *start = line;
+        while (start > out && start[-1] != '\n')
+            start--;
+        it_check(t, strncmp(start, "127.0.0.1 - - [", 15) == 0,
+                 "access log line starts \"%.30s\"; expected \"127.0.0.1 - - [\"", start);
+    }
+    free(out);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
@@ -372,6 +393,7 @@ int main(int argc, char **argv)
         {"wrong_method_is_405_with_allow", wrong_method_is_405_with_allow},
         {"bad_ms_is_400", bad_ms_is_400},
         {"edge_ms_values_accepted", edge_ms_values_accepted},
+        {"access_log_host_has_no_port", access_log_host_has_no_port},
     };
     return it_main(argc, argv, NULL, cases, IT_LEN(cases), NULL, 0);
 }

@@ -1,7 +1,7 @@
 /* Integration: the SPEC's Extensions against the real binary, one server per run: jitter on
  * /sleep and /gather (inside [ms-J, ms+J], and varying), /drip (exactly N '*' bytes, chunked,
- * arriving in pieces over K*M ms, and a client that gives up early), and /status/CODE (the code
- * with its reason phrase, no body for 204, the optional wait, the 400s), with their metrics
+ * arriving in pieces over K*M ms, and a client that gives up early), /status/CODE (the code, its
+ * reason phrase, no body or Content-Length on 204 and 304, the wait, the 400s) and their metrics
  * labels. Timing bounds are wide and scale with IOB_TIME_SCALE; this test runs RUN_SERIAL. */
 #include <math.h>
 #include <stdio.h>
@@ -136,7 +136,7 @@ static void jitter_follows_the_rules_of_ms(struct it_ctx *t, struct it_proc *srv
         if (it_get(t, srv, paths[i], &r) == 0) {
             it_expect_int(t, r.what, 400, r.status);
             it_expect_str(t, r.what,
-                          "{\"error\":\"jitter must be a decimal integer from 0 to 30000\"}",
+                          "{\"error\":\"jitter must be a decimal integer from 0 to 30000\"}\n",
                           r.body);
         }
         it_resp_fini(&r);
@@ -219,7 +219,7 @@ static void drip_rejects_each_rule_by_name(struct it_ctx *t, struct it_proc *srv
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct it_resp r = {0};
         char body[160];
-        snprintf(body, sizeof(body), "{\"error\":\"%s\"}", rows[i].msg);
+        snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", rows[i].msg);
         if (it_get(t, srv, rows[i].path, &r) == 0) {
             it_expect_int(t, r.what, 400, r.status);
             it_expect_str(t, r.what, body, r.body);
@@ -228,14 +228,25 @@ static void drip_rejects_each_rule_by_name(struct it_ctx *t, struct it_proc *srv
     }
 }
 
+/* RFC 9110 §8.6: a 204 carries no Content-Length; a 304 none either (the README's choice). */
+static void expect_no_framing(struct it_ctx *t, const struct it_resp *r)
+{
+    it_expect_int(t, "Content-Type headers without a body", 0,
+                  it_header_count(r->head, "Content-Type"));
+    it_expect_int(t, "Content-Length headers without content", 0,
+                  it_header_count(r->head, "Content-Length"));
+    it_expect_int(t, "Transfer-Encoding headers without content", 0,
+                  it_header_count(r->head, "Transfer-Encoding"));
+}
+
 static void status_answers_with_code_and_reason(struct it_ctx *t, struct it_proc *srv)
 {
     static const struct {
         const char *path, *status_line, *body;
     } rows[] = {
-        {"/status/418", "HTTP/1.1 418 I'm a teapot\r\n", "{\"status\":418}"},
-        {"/status/200", "HTTP/1.1 200 OK\r\n", "{\"status\":200}"},
-        {"/status/599", "HTTP/1.1 599 ", "{\"status\":599}"},
+        {"/status/418", "HTTP/1.1 418 I'm a teapot\r\n", "{\"status\":418}\n"},
+        {"/status/200", "HTTP/1.1 200 OK\r\n", "{\"status\":200}\n"},
+        {"/status/599", "HTTP/1.1 599 ", "{\"status\":599}\n"},
         {"/status/204", "HTTP/1.1 204 No Content\r\n", ""},
         {"/status/304", "HTTP/1.1 304 Not Modified\r\n", ""},
     };
@@ -256,17 +267,24 @@ static void status_answers_with_code_and_reason(struct it_ctx *t, struct it_proc
             it_check(t, it_header_get(r.head, "Content-Type", ct, sizeof(ct)),
                      "%s: expected a Content-Type", r.what);
         else
-            it_expect_int(t, "Content-Type headers without a body", 0,
-                          it_header_count(r.head, "Content-Type"));
+            expect_no_framing(t, &r);
         it_resp_fini(&r);
     }
-    struct it_http head = {.method = "HEAD", .path = "/status/418"};
-    struct it_resp r = {0};
-    if (it_fetch(t, srv, &head, &r) == 0) {
-        it_expect_int(t, r.what, 418, r.status);
-        it_expect_int(t, "HEAD body bytes", 0, (long long)r.body_len);
+    static const struct {
+        const char *path;
+        long status;
+    } heads[] = {{"/status/418", 418}, {"/status/204", 204}};
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        struct it_http head = {.method = "HEAD", .path = heads[i].path};
+        struct it_resp r = {0};
+        if (it_fetch(t, srv, &head, &r) == 0) {
+            it_expect_int(t, r.what, heads[i].status, r.status);
+            it_expect_int(t, "HEAD body bytes", 0, (long long)r.body_len);
+            if (heads[i].status == 204)
+                expect_no_framing(t, &r);
+        }
+        it_resp_fini(&r);
     }
-    it_resp_fini(&r);
 }
 
 static void status_waits_when_asked(struct it_ctx *t, struct it_proc *srv)
@@ -274,7 +292,7 @@ static void status_waits_when_asked(struct it_ctx *t, struct it_proc *srv)
     struct it_resp r = {0};
     if (it_get(t, srv, "/status/503?ms=100", &r) == 0) {
         it_expect_int(t, r.what, 503, r.status);
-        it_expect_str(t, r.what, "{\"status\":503}", r.body);
+        it_expect_str(t, r.what, "{\"status\":503}\n", r.body);
         it_expect_range(t, "status wait (ms)", 100, it_scaled_ms(t, 2000), r.elapsed_ms);
     }
     it_resp_fini(&r);

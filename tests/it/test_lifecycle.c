@@ -13,11 +13,6 @@
 #include "tests/it/client.h"
 #include "tests/it/raw.h"
 
-static const char *other_mode(const struct it_ctx *t)
-{
-    return strcmp(t->mode, "evented") == 0 ? "threaded" : "evented";
-}
-
 /* Waits for a server we signalled ourselves, checks exit 0 and frees it. */
 static void expect_clean_exit(struct it_ctx *t, struct it_proc *p, const char *what, int within_ms)
 {
@@ -187,7 +182,7 @@ static void bad_config_file_exits_2(struct it_ctx *t, struct it_proc *unused)
     char path[64], at3[80], at5[80];
     (void)unused;
     if (!write_temp(t,
-                    "[server]\nmode = evented\nbogus_key = 1\n[limits]\nmax_sleep_ms = abc\n"
+                    "[server]\nbacklog = 16\nbogus_key = 1\n[limits]\nmax_sleep_ms = abc\n"
                     "[nosuch]\nx = 1\n",
                     path))
         return;
@@ -260,7 +255,7 @@ static void check_config_precedence(struct it_ctx *t, struct it_proc *unused)
              t->mode);
     if (!write_temp(t, file, path))
         return;
-    snprintf(env_mode, sizeof(env_mode), "IOBOUND_SERVER_MODE=%s", other_mode(t));
+    snprintf(env_mode, sizeof(env_mode), "IOBOUND_SERVER_MODE=%s", it_other_mode(t));
     const char *env[] = {env_mode, "IOBOUND_LIMITS_MAX_CPU_MS=222",
                          "IOBOUND_LIMITS_MAX_GATHER_TASKS=8", NULL};
     const char *no_flags[] = {"-c", path, "--check-config", NULL};
@@ -274,7 +269,7 @@ static void check_config_precedence(struct it_ctx *t, struct it_proc *unused)
         expect_ini(t, "default", out, "limits", "idle_timeout_ms", "5000");
         expect_ini(t, "file over default", out, "limits", "max_sleep_ms", "1234");
         expect_ini(t, "environment over file", out, "limits", "max_cpu_ms", "222");
-        expect_ini(t, "environment over file", out, "server", "mode", other_mode(t));
+        expect_ini(t, "environment over file", out, "server", "mode", it_other_mode(t));
         expect_ini(t, "environment over file", out, "limits", "max_gather_tasks", "8");
         if (t->failures > p.failures_at_start)
             it_proc_dump(&p);

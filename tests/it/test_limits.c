@@ -414,6 +414,7 @@ static void over_max_connections_503(struct it_ctx *t, struct it_proc *unused)
             it_expect_int(t, "third connection over max_connections=2", 503, r.status);
             it_header_get(r.head, "Retry-After", retry, sizeof(retry));
             it_expect_str(t, "503 Retry-After", "1", retry);
+            it_json_match(t, "503 body", r.body, "{\"error\":\"$\"}", NULL, 0);
             it_raw_expect_closed(t, &extra, "after 503", raw_ms(t));
         }
     }

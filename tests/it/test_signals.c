@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tests/it/client.h"
+#include "tests/it/raw.h"
 
 /* A log reader that goes away (access_log on a pipe, e.g. a log shipper that died): the next
  * log write raises SIGPIPE, which must not end the process. The socket writes use MSG_NOSIGNAL
@@ -222,6 +223,41 @@ static void second_sigterm_exits_at_once(struct it_ctx *t, struct it_proc *unuse
     it_resp_fini(&r);
 }
 
+/* Idle keep-alive connections have nothing unread, so the drain closes them at once (no linger)
+ * and the server exits as quickly as nginx does: well under 200 ms, not the linger's second. */
+#define IDLE_CLIENTS 5
+static void sigterm_with_idle_keepalive_exits_at_once(struct it_ctx *t, struct it_proc *unused)
+{
+    struct it_proc srv;
+    struct it_raw c[IDLE_CLIENTS];
+    (void)unused;
+    if (it_server_start(t, &srv, NULL) != 0)
+        return;
+    int open = 0;
+    for (; open < IDLE_CLIENTS; open++) {
+        struct it_raw_resp r = {0};
+        if (it_raw_open(&c[open], srv.port) != 0 ||
+            it_raw_send_str(&c[open], "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n") != 0 ||
+            !it_raw_expect(t, &c[open], "keep-alive GET /hello", &r, false, 2000)) {
+            it_raw_close(&c[open]);
+            it_raw_resp_fini(&r);
+            break;
+        }
+        it_raw_resp_fini(&r);
+    }
+    it_expect_int(t, "idle keep-alive connections open", IDLE_CLIENTS, open);
+    double since = it_now_ms();
+    kill(srv.pid, SIGTERM);
+    expect_exit(t, &srv, since, 0, it_scaled_ms(t, 200), "SIGTERM with only idle connections");
+    for (int i = 0; i < open; i++) {
+        it_raw_expect_closed(t, &c[i], "an idle connection at the drain", 1000);
+        it_raw_close(&c[i]);
+    }
+    if (t->failures > srv.failures_at_start)
+        it_proc_dump(&srv);
+    it_proc_fini(&srv);
+}
+
 static void grace_expiry_closes_and_counts(struct it_ctx *t, struct it_proc *unused)
 {
     const char *args[] = {"--set", "process.shutdown_grace_ms=300", NULL};
@@ -359,6 +395,7 @@ int main(int argc, char **argv)
     static const struct it_case cases[] = {
         {"shutdown_under_load", shutdown_under_load},
         {"second_sigterm_exits_at_once", second_sigterm_exits_at_once},
+        {"sigterm_with_idle_keepalive_exits_at_once", sigterm_with_idle_keepalive_exits_at_once},
         {"grace_expiry_closes_and_counts", grace_expiry_closes_and_counts},
         {"log_reopen_on_hup_and_usr1", log_reopen_on_hup_and_usr1},
         {"sigpipe_from_a_gone_log_reader", sigpipe_from_a_gone_log_reader},

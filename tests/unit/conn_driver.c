@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fake_run.h"
+#include "handlers/handler.h"
 #include "handlers/routes.h"
 #include "server/base/metrics.h"
 #include "server/http/conn.h"
@@ -23,8 +24,18 @@
 /* How much of a bad write a contract message shows. */
 #define SHOW_BYTES 200
 
+static const struct iob_model drive_model = {.name = "evented",
+                                             .summary = "one loop",
+                                             .cpu_lanes = 1,
+                                             .threads_at_rest = 1,
+                                             .breaks_first = "CPU work"};
+static const struct iob_model *const drive_models[] = {&drive_model};
+
 const struct iob_env iob_drive_env = {
     .mode = "evented",
+    .model = &drive_model,
+    .models = drive_models,
+    .n_models = 1,
     .max_sleep_ms = 30000,
     .max_cpu_ms = 0,
     .max_gather_tasks = 64,
@@ -35,12 +46,14 @@ const struct iob_env iob_drive_env = {
     .body_timeout_ms = 60000,
     .body_min_rate_bytes = 1024,
     .max_connections = 10000,
+    .allow_faults = true,
 };
 
 void iob_drive_init(void)
 {
     static const char *labels[IOB_METRICS_ROUTES_MAX];
     iob_metrics_init(iob_drive_env.mode, labels, iob_route_labels(labels));
+    iob_metrics_init_faults(iob_fault_names, IOB_FAULT_COUNT);
 }
 
 /* The HTTP layer broke a promise: stop here, so a fuzzer run or a test names the input. */
@@ -82,7 +95,8 @@ static size_t chunked_bytes(const char *p, size_t n)
 }
 
 /* Checks the bytes of one write: interim 1xx answers, then at most one final response with the
- * standard headers whose body is Content-Length bytes or one chunked body (or none, for HEAD).
+ * standard headers whose body is Content-Length bytes or one chunked body (or none, for HEAD),
+ * and no framing header and no body at all for 204 and 304.
  * Appends each status to d->statuses. Returns the final status, or 0 when there is none. */
 static int check_write(struct iob_drive *d, const char *p, size_t n, bool want_close)
 {
@@ -100,6 +114,14 @@ static int check_write(struct iob_drive *d, const char *p, size_t n, bool want_c
             broken("more answers than the test can hold");
         size_t head_len = (size_t)(head_end - p) + 2; /* through the last header's CRLF */
         const char *body = head_end + 4;
+        const char *cl = memmem(p, head_len, "\r\nContent-Length: ", 18);
+        bool is_chunked = has_header(p, head_len, "\r\nTransfer-Encoding: chunked\r\n");
+        /* RFC 9110 §8.6: no Content-Length on 1xx and 204; none on 304 is the README's choice */
+        bool has_no_content = status < 200 || status == 204 || status == 304;
+        if (has_no_content && (cl || is_chunked))
+            broken("a %d answer must carry neither Content-Length nor Transfer-Encoding: "
+                   "\"%.*s\"",
+                   status, show, p);
         if (status < 200) {
             p = body;
             continue;
@@ -107,13 +129,13 @@ static int check_write(struct iob_drive *d, const char *p, size_t n, bool want_c
         if (!has_header(p, head_len, "\r\nServer: iobound/") ||
             !has_header(p, head_len, "\r\nDate: "))
             broken("a %d answer lacks Server or Date: \"%.*s\"", status, show, p);
-        const char *cl = memmem(p, head_len, "\r\nContent-Length: ", 18);
-        bool is_chunked = has_header(p, head_len, "\r\nTransfer-Encoding: chunked\r\n");
         size_t body_bytes = (size_t)(end - body);
-        if (is_chunked == (cl != NULL))
+        if (!has_no_content && is_chunked == (cl != NULL))
             broken("a %d answer needs exactly one of Content-Length and chunked: \"%.*s\"", status,
                    show, p);
-        size_t want_bytes = cl ? strtoul(cl + 18, NULL, 10) : chunked_bytes(body, body_bytes);
+        size_t want_bytes = has_no_content ? 0
+                            : cl           ? strtoul(cl + 18, NULL, 10)
+                                           : chunked_bytes(body, body_bytes);
         if (body_bytes != want_bytes && body_bytes != 0)
             broken("a %d answer has %zu body bytes; its framing says %zu", status, body_bytes,
                    want_bytes);
@@ -125,12 +147,31 @@ static int check_write(struct iob_drive *d, const char *p, size_t n, bool want_c
     return 0;
 }
 
+/* A /fault answer is broken on purpose, all but slowhead's: what it promises instead is to end
+ * the connection, with an RST exactly for reset. Appends its kind to d->statuses. */
+static void check_fault(struct iob_drive *d, bool want_close)
+{
+    const char *kind = iob_fault_names[d->fault];
+    if (!want_close)
+        broken("a %s fault keeps the connection", kind);
+    if (iob_conn_want_reset(d->conn) != (d->fault == IOB_FAULT_RESET))
+        broken("a %s fault %s an RST", kind, d->fault == IOB_FAULT_RESET ? "lacks" : "asks for");
+    if (iob_buf_printf(&d->statuses, "%s%s", d->statuses.len ? "," : "", kind) < 0)
+        broken("more answers than the test can hold");
+}
+
 /* Writes the connection's output to the client, as the engines' flush() does. */
 static int flush(struct iob_drive *d)
 {
     struct iob_buf *out = iob_conn_output(d->conn);
     bool want_close = iob_conn_want_close(d->conn);
-    int status = check_write(d, out->data, out->len, want_close);
+    bool is_broken = d->fault != IOB_FAULT_NONE && d->fault != IOB_FAULT_SLOWHEAD;
+    int status = 0;
+    if (is_broken)
+        check_fault(d, want_close);
+    else
+        status = check_write(d, out->data, out->len, want_close);
+    d->fault = IOB_FAULT_NONE;
     int rc = out->len ? iob_buf_append(&d->out, out->data, out->len) : 0;
     iob_buf_reset(out);
     if (want_close)
@@ -144,6 +185,7 @@ static void exchange(struct iob_drive *d)
 {
     struct iob_plan *plan;
     enum iob_step step = iob_exchange_begin(d->conn, &plan);
+    d->fault = plan->fault;
     if (iob_conn_deadline_ns(d->conn) != 0)
         broken("a timeout runs while step %d is in progress", (int)step);
     for (size_t i = 0; step == IOB_STEP_DRIP && i < plan->n_chunks; i++)
@@ -158,7 +200,7 @@ int iob_drive_open(struct iob_drive *d, const struct iob_env *env)
     iob_buf_init(&d->in, SIZE_MAX);
     iob_buf_init(&d->out, OUT_MAX_BYTES);
     iob_buf_init(&d->statuses, OUT_MAX_BYTES);
-    d->conn = iob_conn_new(env, "127.0.0.1:5555");
+    d->conn = iob_conn_new(env, "127.0.0.1");
     return d->conn ? 0 : -ENOMEM;
 }
 

@@ -16,8 +16,10 @@ struct iob_drive {
     struct iob_conn *conn;
     struct iob_buf in;       /* bytes read but not yet consumed: the engine's input buffer */
     struct iob_buf out;      /* every byte written to the client, in order */
-    struct iob_buf statuses; /* the status of each response in out, "100,200,404" */
+    /* the status of each response in out, "100,200,404"; a broken one by its fault kind */
+    struct iob_buf statuses;
     bool closed;             /* the server closed the connection (else it waits for more) */
+    enum iob_fault fault;    /* the answer in the output is broken on purpose (/fault) */
 };
 
 /* The limits the conn tests and the fuzzer run with: small, so that short inputs reach every

@@ -10,21 +10,20 @@ void iob_fake_run(struct iob_plan *plan)
     case IOB_STEP_NONE:
         return;
     case IOB_STEP_SLEEP:
-        plan->ended_ns = plan->started_ns + plan->ms * IOB_NS_PER_MS + IOB_FAKE_LATE_NS;
-        return;
     case IOB_STEP_GATHER:
+    case IOB_STEP_DRIP:
+        /* Every wait ends a little late, gather tasks each a little later than the one before,
+         * on the schedule every engine follows. */
         plan->ended_ns = plan->started_ns;
-        for (size_t i = 0; i < plan->n_tasks; i++) {
-            struct iob_task *t = &plan->tasks[i];
-            t->finished_ns = plan->started_ns + t->ms * IOB_NS_PER_MS + IOB_FAKE_LATE_NS +
-                             i * IOB_FAKE_TASK_SKEW_NS;
-            if (t->finished_ns > plan->ended_ns)
-                plan->ended_ns = t->finished_ns;
+        for (size_t i = 0; i < iob_plan_n_waits(plan); i++) {
+            bool is_task = plan->step == IOB_STEP_GATHER;
+            uint64_t at = iob_plan_due_ns(plan, i) + IOB_FAKE_LATE_NS +
+                          (is_task ? i * IOB_FAKE_TASK_SKEW_NS : 0);
+            if (is_task)
+                plan->tasks[i].finished_ns = at;
+            if (at > plan->ended_ns)
+                plan->ended_ns = at;
         }
-        return;
-    case IOB_STEP_DRIP: /* n_chunks pieces, each after a pause of ms */
-        plan->ended_ns =
-            plan->started_ns + plan->n_chunks * plan->ms * IOB_NS_PER_MS + IOB_FAKE_LATE_NS;
         return;
     case IOB_STEP_CPU:
         plan->work(plan);

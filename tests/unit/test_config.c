@@ -21,6 +21,24 @@
 
 #define DATA_DIR IOB_SOURCE_DIR "/tests/data"
 
+/* The models as main.c registers them from the engine table (CMake reads their names from
+ * server/engine/engines.c into IOB_MODE_NAMES); the config layer lists none. */
+static const char *test_modes[IOB_MODE_COUNT];
+/* The sections of the key table, as its errors list them. */
+#define SECTIONS      "server, limits, threaded, pool, workers, executor, log, process"
+#define MODE_EVENTED  0
+#define MODE_THREADED 1
+
+static void register_test_modes(void)
+{
+    static char names[] = IOB_MODE_NAMES; /* "evented:threaded:..." */
+    size_t n = 0;
+    for (char *save, *tok = strtok_r(names, ":", &save); tok && n < IOB_MODE_COUNT;
+         tok = strtok_r(NULL, ":", &save))
+        test_modes[n++] = tok;
+    iob_config_set_modes(test_modes, n);
+}
+
 /* Sets one key with origin "t" and checks the outcome: want is the value as --check-config would
  * print it, or NULL when the text must be refused. */
 struct set_case {
@@ -64,6 +82,10 @@ static const struct set_case cases[] = {
     {"log", "level", "info", "info"},
     {"log", "level", "debug", "debug"},
     {"log", "level", "trace", NULL},
+    {"log", "format", "clf", "clf"},
+    {"log", "format", "json", "json"},
+    {"log", "format", "JSON", NULL},
+    {"log", "format", "", NULL},
     /* bools */
     {"process", "daemonize", "true", "true"},
     {"process", "daemonize", "false", "false"},
@@ -184,7 +206,8 @@ static void test_config_error_lines_name_origin_key_and_allowed(void **state)
 {
     (void)state;
     expect_set_error("iobound.ini:3", "server", "mode", "async",
-                     "iobound.ini:3: [server] mode: got \"async\"; allowed: evented, threaded\n");
+                     "iobound.ini:3: [server] mode: got \"async\"; allowed: " IOB_MODES_ALLOWED
+                     "\n");
     expect_set_error(
         "IOBOUND_LIMITS_MAX_SLEEP_MS", "limits", "max_sleep_ms", "-5",
         "IOBOUND_LIMITS_MAX_SLEEP_MS: [limits] max_sleep_ms: got \"-5\"; allowed: integer "
@@ -193,8 +216,7 @@ static void test_config_error_lines_name_origin_key_and_allowed(void **state)
                      "iobound.ini:7: [server] bogus: unknown key; allowed: mode, listen, backlog, "
                      "max_connections\n");
     expect_set_error("--set", "srever", "mode", "evented",
-                     "--set: [srever]: unknown section; allowed: server, limits, threaded, log, "
-                     "process\n");
+                     "--set: [srever]: unknown section; allowed: " SECTIONS "\n");
     expect_set_error("t", "log", "level", "trace",
                      "t: [log] level: got \"trace\"; allowed: error, warn, info, debug\n");
     expect_set_error("t", "process", "daemonize", "maybe",
@@ -217,7 +239,7 @@ static void test_config_defaults_match_the_brief(void **state)
     (void)state;
     struct iob_config c;
     iob_config_defaults(&c);
-    assert_int_equal(c.server.mode, IOB_MODE_EVENTED);
+    assert_int_equal(c.server.mode, MODE_EVENTED);
     assert_string_equal(c.server.listen, "127.0.0.1:8080");
     assert_int_equal(c.server.backlog, 1024);
     assert_int_equal(c.server.max_connections, 10000);
@@ -243,15 +265,17 @@ static void test_config_defaults_match_the_brief(void **state)
     for (size_t i = 0; i < n; i++) {
         struct iob_diag d;
         iob_diag_init(&d);
-        assert_int_equal(iob_config_set(&c, "t", keys[i].section, keys[i].name, keys[i].def, &d),
+        assert_int_equal(iob_config_set(&c, "t", keys[i].section, keys[i].name,
+                                        iob_schema_default(&keys[i]), &d),
                          0);
     }
     struct iob_diag d;
     iob_diag_init(&d);
     assert_int_equal(iob_config_validate(&c, &d), 0);
     assert_int_equal(d.errors + d.warnings, 0);
-    assert_string_equal(iob_mode_name(IOB_MODE_EVENTED), "evented");
-    assert_string_equal(iob_mode_name(IOB_MODE_THREADED), "threaded");
+    assert_string_equal(iob_mode_name(MODE_EVENTED), "evented");
+    assert_string_equal(iob_mode_name(MODE_THREADED), "threaded");
+    assert_null(iob_mode_name(IOB_MODE_COUNT));
 }
 
 static void test_config_empty_file_is_the_defaults(void **state)
@@ -273,17 +297,17 @@ static void test_config_file_collects_every_error_with_its_line(void **state)
     const char *p = DATA_DIR "/bad.ini";
     char want[4096];
     snprintf(want, sizeof want,
-             "%s:3: [server] mode: got \"async\"; allowed: evented, threaded\n"
+             "%s:3: [server] mode: got \"async\"; allowed: " IOB_MODES_ALLOWED "\n"
              "%s:4: [server] bogus: unknown key; allowed: mode, listen, backlog, max_connections\n"
              "%s:5: got \"this line has no equals sign\"; allowed: [section], key = value, ; "
              "comment\n"
              "%s:6: [server] backlog: got \"0\"; allowed: integer 1..65535\n"
              "%s:7: got \"[nowhere\"; allowed: [section], key = value, ; comment\n"
              "%s:9: [limits] max_sleep_ms: got \"1e3\"; allowed: integer 0..3600000\n"
-             "%s:11: [extra]: unknown section; allowed: server, limits, threaded, log, process\n"
-             "%s:13: [process] daemonize: got \"maybe\"; allowed: true, false, yes, no, on, off, "
+             "%s:10: [extra]: unknown section; allowed: " SECTIONS "\n"
+             "%s:15: [process] daemonize: got \"maybe\"; allowed: true, false, yes, no, on, off, "
              "1, 0\n"
-             "%s:14: [process] max_connections: unknown key; allowed: daemonize, pid_file, "
+             "%s:16: [process] max_connections: unknown key; allowed: daemonize, pid_file, "
              "shutdown_grace_ms\n",
              p, p, p, p, p, p, p, p, p);
     struct iob_config c;
@@ -293,7 +317,7 @@ static void test_config_file_collects_every_error_with_its_line(void **state)
     assert_int_equal(iob_config_load_file(&c, p, &d), -EINVAL);
     assert_string_equal(d.text, want);
     assert_int_equal(d.errors, 9);
-    assert_int_equal(c.server.mode, IOB_MODE_THREADED); /* the good line 2 still applied */
+    assert_int_equal(c.server.mode, MODE_THREADED); /* the good line 2 still applied */
     assert_int_equal(c.server.backlog, 1024);
 }
 
@@ -307,18 +331,27 @@ static void write_temp(char *path, size_t pathlen, const char *text)
     close(fd);
 }
 
+/* Loads text from a temporary file over the defaults into fresh c and d; path gets the file's
+ * name (gone on return) for the expected messages. Returns as iob_config_load_file(). */
+static int load_text(const char *text, char *path, size_t pathlen, struct iob_config *c,
+                     struct iob_diag *d)
+{
+    write_temp(path, pathlen, text);
+    iob_config_defaults(c);
+    iob_diag_init(d);
+    int rc = iob_config_load_file(c, path, d);
+    unlink(path);
+    return rc;
+}
+
 static void test_config_file_long_line_and_missing_file(void **state)
 {
     (void)state;
     char text[1024], path[64], want[1024];
     snprintf(text, sizeof text, "[log]\nerror_log = /tmp/%0250d\nlevel = debug\n", 0);
-    write_temp(path, sizeof path, text);
     struct iob_config c;
     struct iob_diag d;
-    iob_config_defaults(&c);
-    iob_diag_init(&d);
-    int rc = iob_config_load_file(&c, path, &d);
-    unlink(path);
+    int rc = load_text(text, path, sizeof path, &c, &d);
     snprintf(want, sizeof want, "%s:2: line of 267 bytes; allowed: at most 197 bytes\n", path);
     assert_int_equal(rc, -EINVAL);
     assert_string_equal(d.text, want);
@@ -327,6 +360,42 @@ static void test_config_file_long_line_and_missing_file(void **state)
     iob_diag_init(&d);
     assert_int_equal(iob_config_load_file(&c, DATA_DIR "/no-such.ini", &d), -ENOENT);
     assert_string_equal(d.text, DATA_DIR "/no-such.ini: cannot read: No such file or directory\n");
+}
+
+/* inih reports no header, so load.c finds its line: each case names the lines and sections of
+ * the errors it wants, in order. */
+static void test_config_unknown_section_named_at_each_header(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        unsigned line[2];
+        const char *section[2];
+    } files[] = {
+        /* a BOM before the header; a '['-line after a key is a value continuation, no header */
+        {"\xEF\xBB\xBF[sever]\n; c\nmode = evented\n  [continued]\n[server]\nmode = threaded\n"
+         "[sever]\n\nbacklog = 5\n",
+         {1, 7},
+         {"sever", "sever"}},
+        /* keys before any header have no header line: the first key's line */
+        {"\nbacklog = 5\nmode = evented\n[server]\nmode = threaded\n", {2}, {""}},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[64], want[512];
+        struct iob_config c;
+        struct iob_diag d;
+        int rc = load_text(files[i].text, path, sizeof path, &c, &d);
+        size_t len = 0;
+        for (size_t j = 0; j < 2 && files[i].section[j] != NULL; j++)
+            len += (size_t)snprintf(want + len, sizeof want - len,
+                                    "%s:%u: [%s]: unknown section; allowed: server, limits, "
+                                    "threaded, pool, workers, executor, log, process\n",
+                                    path, files[i].line[j], files[i].section[j]);
+        assert_int_equal(rc, -EINVAL);
+        assert_string_equal(d.text, want);
+        assert_int_equal(c.server.mode, MODE_THREADED); /* the known section still applied */
+        assert_int_equal(c.server.backlog, 1024);
+    }
 }
 
 /* Lowest first: defaults < file < environment < --set, applied in main.c's order. */
@@ -350,10 +419,10 @@ static void test_config_precedence_defaults_file_env_set(void **state)
     assert_int_equal(iob_config_overlay_env(&c, envp, &d), 0);
     assert_int_equal(iob_config_overlay_set(&c, "limits.max_sleep_ms=7000", &d), 0);
     assert_int_equal(d.errors, 0);
-    assert_int_equal(c.server.mode, IOB_MODE_THREADED); /* file */
-    assert_int_equal(c.server.backlog, 200);            /* env over file */
-    assert_int_equal(c.limits.max_sleep_ms, 7000);      /* --set over env over file */
-    assert_int_equal(c.limits.max_cpu_ms, 10000);       /* default */
+    assert_int_equal(c.server.mode, MODE_THREADED); /* file */
+    assert_int_equal(c.server.backlog, 200);        /* env over file */
+    assert_int_equal(c.limits.max_sleep_ms, 7000);  /* --set over env over file */
+    assert_int_equal(c.limits.max_cpu_ms, 10000);   /* default */
     assert_string_equal(c.server.listen, "127.0.0.1:8080");
 }
 
@@ -367,7 +436,7 @@ static void test_config_env_names_every_key_and_refuses_unknown(void **state)
         int len = snprintf(var, sizeof var, "IOBOUND_%s_%s=", keys[i].section, keys[i].name);
         for (int j = 0; j < len; j++)
             var[j] = (char)(var[j] >= 'a' && var[j] <= 'z' ? var[j] - 'a' + 'A' : var[j]);
-        snprintf(var + len, sizeof var - (size_t)len, "%s", keys[i].def);
+        snprintf(var + len, sizeof var - (size_t)len, "%s", iob_schema_default(&keys[i]));
         char *envp[] = {var, NULL};
         struct iob_config c;
         struct iob_diag d;
@@ -388,8 +457,8 @@ static void test_config_env_names_every_key_and_refuses_unknown(void **state)
         d.text,
         "IOBOUND_SERVER_MOOD: [server] mood: unknown key; allowed: mode, listen, backlog, "
         "max_connections\n"
-        "IOBOUND_NOPE_X: [nope]: unknown section; allowed: server, limits, threaded, log, process\n"
-        "IOBOUND_X: [x]: unknown section; allowed: server, limits, threaded, log, process\n"
+        "IOBOUND_NOPE_X: [nope]: unknown section; allowed: " SECTIONS "\n"
+        "IOBOUND_X: [x]: unknown section; allowed: " SECTIONS "\n"
         "IOBOUND_THREADED_STACK_SIZE_KB: [threaded] stack_size_kb: got \"1\"; allowed: integer "
         "64..65536\n");
 }
@@ -406,8 +475,7 @@ static void test_config_set_flag_shapes(void **state)
         iob_config_defaults(&c);
         iob_diag_init(&d);
         snprintf(want, sizeof want,
-                 "--set: got \"%s\"; allowed: SECTION.KEY=VALUE, e.g. server.mode=threaded\n",
-                 bad[i]);
+                 "--set: got \"%s\"; allowed: SECTION.KEY=VALUE, e.g. log.level=debug\n", bad[i]);
         assert_int_equal(iob_config_overlay_set(&c, bad[i], &d), -EINVAL);
         assert_string_equal(d.text, want);
     }
@@ -421,7 +489,7 @@ static void test_config_set_flag_shapes(void **state)
     assert_string_equal(c.process.pid_file, "");
     assert_int_equal(iob_config_overlay_set(&c, "server.mode=async", &d), -EINVAL);
     assert_string_equal(d.text,
-                        "--set: [server] mode: got \"async\"; allowed: evented, threaded\n");
+                        "--set: [server] mode: got \"async\"; allowed: " IOB_MODES_ALLOWED "\n");
 }
 
 static void test_config_validate_daemon_and_grace(void **state)
@@ -510,10 +578,16 @@ static void test_config_dump_reloads_to_an_equal_config(void **state)
         "limits.idle_timeout_ms=15",
         "limits.body_timeout_ms=16",
         "limits.body_min_rate_bytes=0",
+        "limits.allow_faults=off",
         "threaded.stack_size_kb=65536",
+        "pool.workers=2",
+        "pool.queue=7",
+        "workers.loops=3",
+        "executor.threads=5",
         "log.access_log=off",
         "log.error_log=/var/log/iobound/error.log",
         "log.level=debug",
+        "log.format=json",
         "process.daemonize=yes",
         "process.pid_file=/run/x.pid",
         "process.shutdown_grace_ms=0",
@@ -577,6 +651,7 @@ static void test_iobound_ini_equals_the_defaults(void **state)
 
 int main(int argc, char **argv)
 {
+    register_test_modes();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_set_case_table),
         cmocka_unit_test(test_config_text_fits_one_ini_line),
@@ -585,6 +660,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_config_empty_file_is_the_defaults),
         cmocka_unit_test(test_config_file_collects_every_error_with_its_line),
         cmocka_unit_test(test_config_file_long_line_and_missing_file),
+        cmocka_unit_test(test_config_unknown_section_named_at_each_header),
         cmocka_unit_test(test_config_precedence_defaults_file_env_set),
         cmocka_unit_test(test_config_env_names_every_key_and_refuses_unknown),
         cmocka_unit_test(test_config_set_flag_shapes),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 
@@ -16,6 +17,7 @@
 
 #include "conn_driver.h"
 #include "server/base/clock.h"
+#include "server/base/log.h"
 #include "server/base/metrics.h"
 #include "server/http/conn.h"
 
@@ -196,6 +198,40 @@ static void pause_1ms(void)
 static void read_str(struct iob_drive *d, const char *s)
 {
     assert_int_equal(iob_drive_read(d, s, strlen(s)), 0);
+}
+
+/* The User-Agent reaches the access log and the Content-Type reaches /echo, however the bytes
+ * are split and in whichever order the two come; a repeated header keeps its first value. */
+static void test_conn_keeps_user_agent_and_content_type_at_every_split(void **state)
+{
+    (void)state;
+    static const char req[] = "POST /echo HTTP/1.1\r\nHost: a\r\nUser-Agent: ua/1 (x)\r\n"
+                              "Content-Type: text/x\r\nUser-Agent: second\r\n"
+                              "Content-Type: text/y\r\nContent-Length: 2\r\n\r\nhi";
+    char dir[] = "/tmp/iob_test_conn.XXXXXX", path[64], err[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/access.log", dir);
+    assert_int_equal(iob_log_open("-", path, IOB_LOG_ERROR, err, sizeof err), 0);
+    iob_log_set_format(IOB_LOG_FORMAT_JSON);
+    for (size_t first = 1; first < sizeof req - 1; first++) {
+        assert_int_equal(truncate(path, 0), 0);
+        struct iob_drive d;
+        assert_int_equal(iob_drive_run(&d, &iob_drive_env, req, sizeof req - 1, first, 1), 0);
+        if (!strstr(text(&d.out), "\r\nContent-Type: text/x\r\n"))
+            fail_msg("split at %zu: answer %s", first, text(&d.out));
+        iob_drive_fini(&d);
+        FILE *f = fopen(path, "re");
+        char line[1024] = "";
+        assert_non_null(f);
+        assert_non_null(fgets(line, sizeof line, f));
+        fclose(f);
+        if (!strstr(line, "\"route\":\"echo\"") || !strstr(line, "\"user_agent\":\"ua/1 (x)\"}"))
+            fail_msg("split at %zu: access line %s", first, line);
+    }
+    iob_log_close();
+    iob_log_set_format(IOB_LOG_FORMAT_CLF);
+    unlink(path);
+    rmdir(dir);
 }
 
 static void test_conn_header_deadline_runs_from_first_byte(void **state)
@@ -453,6 +489,7 @@ int main(void)
 {
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_conn_header_deadline_runs_from_first_byte),
+        cmocka_unit_test(test_conn_keeps_user_agent_and_content_type_at_every_split),
         cmocka_unit_test(test_conn_idle_deadline_after_an_answer_and_in_a_body),
         cmocka_unit_test(test_conn_timeout_in_headers_answers_408),
         cmocka_unit_test(test_conn_timeout_when_idle_is_quiet),

@@ -16,95 +16,9 @@
 #include "fake_run.h"
 #include "handlers/params.h"
 #include "handlers/routes.h"
+#include "serve.h"
 #include "server/base/clock.h"
 #include "server/base/metrics.h"
-
-#define JSON "application/json"
-#define TEXT "text/plain; charset=utf-8"
-
-static const struct iob_env default_env = {
-    .mode = "evented",
-    .max_sleep_ms = 30000,
-    .max_cpu_ms = 10000,
-    .max_gather_tasks = 64,
-    .max_body_bytes = 1048576,
-    .max_header_bytes = 8192,
-    .header_timeout_ms = 10000,
-    .idle_timeout_ms = 5000,
-    .body_timeout_ms = 60000,
-    .body_min_rate_bytes = 1024,
-    .max_connections = 10000,
-};
-
-/* One request's outcome, as an engine would produce it. */
-struct outcome {
-    enum iob_step step; /* what plan() returned */
-    struct iob_plan plan;
-    struct iob_buf body;
-    struct iob_response res;
-};
-
-/* The per-request random value the HTTP layer hands plan(); fixed, so jitter is repeatable. */
-#define SEED 0x0123456789abcdefULL
-
-/* Runs one request through the route table like the HTTP layer and an engine would:
- * find the route, plan(), fake_run, finish() once for a step other than NONE (DRIP has none:
- * the HTTP layer streams its body). */
-static void serve_with(struct outcome *o, const struct iob_env *env, const struct iob_request *req,
-                       size_t body_cap, uint64_t seed)
-{
-    *o = (struct outcome){0};
-    iob_buf_init(&o->body, body_cap);
-    o->res.body = &o->body;
-    o->plan.seed = seed;
-    const struct iob_route *r = iob_route_find(req->path, req->path_len);
-    assert_non_null(r);
-    o->step = r->plan(req, env, &o->plan, &o->res);
-    assert_int_equal(o->step, o->plan.step);
-    if (o->step != IOB_STEP_NONE) {
-        assert_true(r->finish || o->step == IOB_STEP_DRIP);
-        iob_fake_run(&o->plan);
-        if (r->finish)
-            r->finish(req, env, &o->plan, &o->res);
-    }
-}
-
-static void serve_seeded(struct outcome *o, const struct iob_env *env, const char *path,
-                         const char *query, uint64_t seed)
-{
-    struct iob_request req = {
-        .method = IOB_METHOD_GET,
-        .method_name = "GET",
-        .path = path,
-        .path_len = strlen(path),
-        .query = query,
-        .query_len = query ? strlen(query) : 0,
-    };
-    serve_with(o, env, &req, 1 << 20, seed);
-}
-
-static void serve(struct outcome *o, const struct iob_env *env, const char *path, const char *query)
-{
-    serve_seeded(o, env, path, query, SEED);
-}
-
-static void done(struct outcome *o)
-{
-    iob_plan_fini(&o->plan);
-    iob_buf_fini(&o->body);
-}
-
-/* Asserts status, content type and the exact body, printing both bodies when they differ. */
-static void expect(const struct outcome *o, int status, const char *content_type, const char *body)
-{
-    const char *got = o->body.data ? o->body.data : "";
-    if (o->res.status != status || strcmp(got, body) != 0)
-        print_error("want %d %s\n     got %d %s\n", status, body, o->res.status, got);
-    assert_int_equal(o->res.status, status);
-    assert_string_equal(got, body);
-    assert_string_equal(o->res.content_type, content_type);
-    assert_int_equal(o->res.content_type_len, 0);
-}
 
 static void test_hello_answers_at_once(void **state)
 {
@@ -126,6 +40,28 @@ static void test_healthz_answers_ok(void **state)
     done(&o);
 }
 
+/* Readiness fails while the server drains, liveness does not: a balancer stops sending new
+ * requests, the orchestrator does not restart the pod. */
+static void test_readyz_is_503_only_while_draining(void **state)
+{
+    (void)state;
+    struct outcome o;
+    struct iob_request req = {
+        .method = IOB_METHOD_GET, .method_name = "GET", .path = "/readyz", .path_len = 7};
+    serve_with(&o, &default_env, &req, 1 << 20, SEED);
+    expect(&o, 200, TEXT, "ready\n");
+    done(&o);
+    req.is_draining = true;
+    serve_with(&o, &default_env, &req, 1 << 20, SEED);
+    expect(&o, 503, JSON, "{\"error\":\"draining: shutting down, send new requests elsewhere\"}\n");
+    done(&o);
+    req.path = "/healthz";
+    req.path_len = 8;
+    serve_with(&o, &default_env, &req, 1 << 20, SEED);
+    expect(&o, 200, TEXT, "ok\n");
+    done(&o);
+}
+
 static void test_sleep_plans_wait_and_reports_it(void **state)
 {
     (void)state;
@@ -133,7 +69,7 @@ static void test_sleep_plans_wait_and_reports_it(void **state)
     serve(&o, &default_env, "/sleep", "ms=100");
     assert_int_equal(o.step, IOB_STEP_SLEEP);
     assert_int_equal(o.plan.ms, 100);
-    expect(&o, 200, JSON, "{\"mode\":\"evented\",\"slept_ms\":100,\"elapsed_ms\":100.42}");
+    expect(&o, 200, JSON, "{\"mode\":\"evented\",\"slept_ms\":100,\"elapsed_ms\":100.42}\n");
     done(&o);
 }
 
@@ -143,13 +79,13 @@ static void test_sleep_rejects_bad_ms_with_allowed_range(void **state)
     struct outcome o;
     serve(&o, &default_env, "/sleep", "ms=1e3");
     assert_int_equal(o.step, IOB_STEP_NONE);
-    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 30000\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 30000\"}\n");
     done(&o);
 
     struct iob_env env = default_env;
     env.max_sleep_ms = 50; /* the limit comes from env, not a constant */
     serve(&o, &env, "/sleep", "ms=51");
-    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 50\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 50\"}\n");
     done(&o);
 }
 
@@ -165,7 +101,7 @@ static void test_gather_reports_each_task_relative_to_start(void **state)
     expect(&o, 200, JSON,
            "{\"mode\":\"threaded\",\"tasks\":[{\"ms\":300,\"finished_ms\":300.42},"
            "{\"ms\":100,\"finished_ms\":100.43},{\"ms\":200,\"finished_ms\":200.44}],"
-           "\"elapsed_ms\":300.42}");
+           "\"elapsed_ms\":300.42}\n");
     done(&o);
 }
 
@@ -177,13 +113,13 @@ static void test_gather_limits_come_from_env(void **state)
     struct outcome o;
     serve(&o, &env, "/gather", "ms=1,2,3");
     assert_int_equal(o.step, IOB_STEP_NONE);
-    expect(&o, 400, JSON, "{\"error\":\"ms: at most 2 tasks allowed\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms: at most 2 tasks allowed\"}\n");
     done(&o);
 
     serve(&o, &default_env, "/gather", "ms=1,,2");
     expect(&o, 400, JSON,
            "{\"error\":\"ms: empty task in list; each task must be a decimal integer from 0 "
-           "to 30000\"}");
+           "to 30000\"}\n");
     done(&o);
 }
 
@@ -203,7 +139,7 @@ static void test_sleep_jitter_draws_the_wait_from_the_seed(void **state)
         char body[128];
         snprintf(body, sizeof body,
                  "{\"mode\":\"evented\",\"slept_ms\":%" PRIu64
-                 ",\"jitter_ms\":40,\"elapsed_ms\":%" PRIu64 ".42}",
+                 ",\"jitter_ms\":40,\"elapsed_ms\":%" PRIu64 ".42}\n",
                  want_ms, want_ms);
         expect(&o, 200, JSON, body);
         is_varied |= seed > 0 && o.plan.ms != first_ms;
@@ -215,7 +151,7 @@ static void test_sleep_jitter_draws_the_wait_from_the_seed(void **state)
     /* Named but zero: the wait is exact, and the answer still says jitter_ms. */
     serve(&o, &default_env, "/sleep", "ms=100&jitter=0");
     expect(&o, 200, JSON,
-           "{\"mode\":\"evented\",\"slept_ms\":100,\"jitter_ms\":0,\"elapsed_ms\":100.42}");
+           "{\"mode\":\"evented\",\"slept_ms\":100,\"jitter_ms\":0,\"elapsed_ms\":100.42}\n");
     done(&o);
 }
 
@@ -273,7 +209,7 @@ static void test_jitter_follows_the_rules_of_ms(void **state)
         char body[160];
         serve(&o, &default_env, cases[i].path, cases[i].query);
         assert_int_equal(o.step, IOB_STEP_NONE);
-        snprintf(body, sizeof body, "{\"error\":\"%s\"}", cases[i].err);
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", cases[i].err);
         expect(&o, 400, JSON, body);
         done(&o);
     }
@@ -295,7 +231,7 @@ static void test_gather_jitter_draws_each_task(void **state)
     snprintf(body, sizeof body,
              "{\"mode\":\"evented\",\"tasks\":[{\"ms\":%" PRIu64 ",\"finished_ms\":%" PRIu64
              ".42},{\"ms\":%" PRIu64 ",\"finished_ms\":%" PRIu64
-             ".43}],\"jitter_ms\":50,\"elapsed_ms\":%" PRIu64 ".%d}",
+             ".43}],\"jitter_ms\":50,\"elapsed_ms\":%" PRIu64 ".%d}\n",
              w0, w0, w1, w1, w0 > w1 ? w0 : w1, w0 > w1 ? 42 : 43);
     expect(&o, 200, JSON, body);
     done(&o);
@@ -352,7 +288,7 @@ static void test_drip_rejects_each_rule_by_name(void **state)
         char body[160];
         serve(&o, &default_env, "/drip", cases[i].query);
         assert_int_equal(o.step, IOB_STEP_NONE);
-        snprintf(body, sizeof body, "{\"error\":\"%s\"}", cases[i].err);
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", cases[i].err);
         expect(&o, 400, JSON, body);
         done(&o);
     }
@@ -370,7 +306,7 @@ static void test_drip_rejects_each_rule_by_name(void **state)
     assert_int_equal(o.plan.ms, 62); /* 8 * 62 <= 500 */
     done(&o);
     serve(&o, &env, "/drip", "bytes=6");
-    expect(&o, 400, JSON, "{\"error\":\"bytes must be a decimal integer from 0 to 5\"}");
+    expect(&o, 400, JSON, "{\"error\":\"bytes must be a decimal integer from 0 to 5\"}\n");
     done(&o);
 }
 
@@ -397,7 +333,7 @@ static void test_status_answers_with_the_code(void **state)
         char body[32];
         serve(&o, &default_env, cases[i].path, "ignored=1");
         assert_int_equal(o.step, IOB_STEP_NONE);
-        snprintf(body, sizeof body, "{\"status\":%d}", cases[i].status);
+        snprintf(body, sizeof body, "{\"status\":%d}\n", cases[i].status);
         expect(&o, cases[i].status, JSON, body);
         done(&o);
     }
@@ -418,7 +354,7 @@ static void test_status_waits_when_asked(void **state)
     serve(&o, &default_env, "/status/503", "ms=100");
     assert_int_equal(o.step, IOB_STEP_SLEEP);
     assert_int_equal(o.plan.ms, 100);
-    expect(&o, 503, JSON, "{\"status\":503}");
+    expect(&o, 503, JSON, "{\"status\":503}\n");
     done(&o);
 
     serve(&o, &default_env, "/status/204", "ms=0");
@@ -428,7 +364,7 @@ static void test_status_waits_when_asked(void **state)
 
     serve(&o, &default_env, "/status/418", "ms=30001");
     assert_int_equal(o.step, IOB_STEP_NONE);
-    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 30000\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 30000\"}\n");
     done(&o);
 }
 
@@ -445,7 +381,7 @@ static void test_status_rejects_codes_outside_200_to_599(void **state)
         serve(&o, &default_env, paths[i], NULL);
         assert_int_equal(o.step, IOB_STEP_NONE);
         expect(&o, 400, JSON,
-               "{\"error\":\"CODE in /status/CODE must be a decimal integer from 200 to 599\"}");
+               "{\"error\":\"CODE in /status/CODE must be a decimal integer from 200 to 599\"}\n");
         done(&o);
     }
 }
@@ -463,10 +399,10 @@ static void test_cpu_work_burns_thread_cpu_and_reports_digest(void **state)
     const char *got = o.body.data;
     assert_int_equal(o.res.status, 200);
     assert_string_equal(o.res.content_type, JSON);
-    assert_int_equal(strlen(got), sizeof head - 1 + 16 + 2);
+    assert_int_equal(strlen(got), sizeof head - 1 + 16 + 3);
     assert_memory_equal(got, head, sizeof head - 1);
     assert_int_equal(strspn(got + sizeof head - 1, "0123456789abcdef"), 16);
-    assert_string_equal(got + sizeof head - 1 + 16, "\"}");
+    assert_string_equal(got + sizeof head - 1 + 16, "\"}\n");
     done(&o);
 
     /* The work function itself: 20 ms of this thread's CPU clock, not the fake's timings. */
@@ -494,7 +430,7 @@ static void test_cpu_limit_is_max_cpu_ms(void **state)
     (void)state;
     struct outcome o;
     serve(&o, &default_env, "/cpu", "ms=10001");
-    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 10000\"}");
+    expect(&o, 400, JSON, "{\"error\":\"ms must be a decimal integer from 0 to 10000\"}\n");
     done(&o);
 }
 
@@ -539,7 +475,7 @@ static void test_echo_over_the_body_cap_is_a_json_500(void **state)
     memset(big, 'x', 100);
     big[100] = '\0';
     echo(&o, big, "text/plain", 64);
-    expect(&o, 500, JSON, "{\"error\":\"response body over its limit of 64 bytes\"}");
+    expect(&o, 500, JSON, "{\"error\":\"response body over its limit of 64 bytes\"}\n");
     done(&o);
 }
 
@@ -583,8 +519,17 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     assert_string_equal(o.res.content_type, "text/html; charset=utf-8");
     const char *page = o.body.data;
     assert_non_null(strstr(page, "<strong>a&#60;b</strong> mode"));
-    /* The "try it" panel picks its sentence with CSS on the escaped mode, not with code. */
     assert_non_null(strstr(page, "<section id=\"try\" data-mode=\"a&#60;b\">"));
+    /* The panel's sentence and the Models table come from the models' traits. */
+    assert_non_null(strstr(page, "This server is <strong>evented</strong>: one loop &#60;one "
+                                 "thread&#62;. A <code>/sleep</code> holds no thread"));
+    assert_non_null(strstr(page, "CPU requests on it run one after another"));
+    assert_non_null(strstr(page, "<tr class=\"this\"><td>evented</td><td>one loop &#60;one "
+                                 "thread&#62;</td><td>no</td><td>yes</td><td>1</td><td>1</td>"
+                                 "<td>0</td><td>CPU work</td></tr>"));
+    assert_non_null(strstr(page, "<tr><td>threaded</td><td>a thread per connection</td><td>yes"
+                                 "</td><td>no</td><td>one per connection</td><td>1</td><td>1</td>"
+                                 "<td>memory</td></tr>"));
     for (size_t i = 0; i < iob_routes_count; i++) {
         char row[768], example[128], summary[256];
         const struct iob_route *r = &iob_routes[i];
@@ -601,6 +546,7 @@ static void test_index_lists_mode_routes_and_limits(void **state)
     }
     assert_non_null(strstr(page, "<td><code>max_sleep_ms</code></td><td>1234</td>"));
     assert_non_null(strstr(page, "<td><code>max_connections</code></td><td>10000</td>"));
+    assert_non_null(strstr(page, "<td><code>allow_faults</code></td><td>true</td>"));
     assert_null(strstr(page, "http://")); /* no external assets */
     assert_null(strstr(page, "https://"));
     done(&o);
@@ -609,18 +555,23 @@ static void test_index_lists_mode_routes_and_limits(void **state)
 static void test_routes_labels_follow_the_table(void **state)
 {
     (void)state;
-    static const char *const want[] = {"index",   "hello",   "sleep", "gather", "cpu",  "echo",
-                                       "healthz", "metrics", "drip",  "status", "other"};
+    static const char *const want[] = {
+        "index",   "hello", "sleep",  "gather",   "cpu", "echo",  "healthz", "readyz",
+        "metrics", "drip",  "status", "anything", "sse", "bytes", "fault",   "other"};
     const char *labels[IOB_METRICS_ROUTES_MAX];
     assert_int_equal(iob_route_labels(labels), sizeof want / sizeof want[0]);
     assert_int_equal(iob_route_other, iob_routes_count);
     for (size_t i = 0; i < iob_routes_count; i++) {
         assert_string_equal(iob_routes[i].label, want[i]);
         assert_string_equal(labels[i], iob_routes[i].label);
+        bool is_any = iob_routes[i].methods == IOB_METHOD_ANY;
         bool is_get = iob_routes[i].methods & IOB_METHOD_GET;
-        assert_string_equal(iob_routes[i].allow, is_get ? "GET, HEAD" : "POST");
-        assert_int_equal(iob_routes[i].methods,
-                         is_get ? IOB_METHOD_GET | IOB_METHOD_HEAD : IOB_METHOD_POST);
+        assert_string_equal(iob_routes[i].allow, is_any   ? "any but CONNECT"
+                                                 : is_get ? "GET, HEAD"
+                                                          : "POST");
+        if (!is_any)
+            assert_int_equal(iob_routes[i].methods,
+                             is_get ? IOB_METHOD_GET | IOB_METHOD_HEAD : IOB_METHOD_POST);
     }
     assert_string_equal(labels[iob_route_other], "other");
 }
@@ -639,6 +590,7 @@ static void test_routes_find_exact_paths_and_prefix_rows(void **state)
         {"/cpu", "cpu"},
         {"/echo", "echo"},
         {"/healthz", "healthz"},
+        {"/readyz", "readyz"},
         {"/metrics", "metrics"},
         {"/hello/", NULL},
         {"/hellox", NULL},
@@ -656,6 +608,17 @@ static void test_routes_find_exact_paths_and_prefix_rows(void **state)
         {"/status", NULL},
         {"/statu", NULL},
         {"/statusx/1", NULL},
+        /* A row ending in "/..." takes its path and every path below it. */
+        {"/anything", "anything"},
+        {"/anything/", "anything"},
+        {"/anything/a/b", "anything"},
+        {"/anythingelse", NULL},
+        {"/anything...", NULL},
+        {"/anythin", NULL},
+        {"/sse", "sse"},
+        {"/bytes", "bytes"},
+        {"/fault", "fault"},
+        {"/fault/", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct iob_route *r = iob_route_find(cases[i].path, strlen(cases[i].path));
@@ -682,7 +645,7 @@ static void test_handler_error_replaces_partial_body(void **state)
     assert_int_equal(iob_handler_error(&res, 503, "say \"%s\"\n", "why"), IOB_STEP_NONE);
     assert_int_equal(res.status, 503);
     assert_string_equal(res.content_type, JSON);
-    assert_string_equal(body.data, "{\"error\":\"say \\\"why\\\"\\n\"}");
+    assert_string_equal(body.data, "{\"error\":\"say \\\"why\\\"\\n\"}\n");
     iob_buf_fini(&body);
 }
 
@@ -691,6 +654,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_answers_at_once),
         cmocka_unit_test(test_healthz_answers_ok),
+        cmocka_unit_test(test_readyz_is_503_only_while_draining),
         cmocka_unit_test(test_sleep_plans_wait_and_reports_it),
         cmocka_unit_test(test_sleep_rejects_bad_ms_with_allowed_range),
         cmocka_unit_test(test_gather_reports_each_task_relative_to_start),

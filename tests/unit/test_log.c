@@ -50,6 +50,7 @@ static int teardown(void **state)
 {
     struct paths *p = *state;
     iob_log_close();
+    iob_log_set_format(IOB_LOG_FORMAT_CLF);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", p->dir);
     int rc = system(cmd);
@@ -97,6 +98,22 @@ static void assert_matches(const char *text, const char *re)
     regfree(&rx);
     if (rc != 0)
         fail_msg("text \"%s\" does not match /%s/", text, re);
+}
+
+/* One access line for a request without a user agent, on route "other" in evented mode. */
+static void access_line(const char *peer, const char *method, const char *target, size_t len,
+                        int http_minor, int status, size_t bytes, uint64_t duration_ns)
+{
+    iob_log_access(&(struct iob_access){.peer = peer,
+                                        .method = method,
+                                        .target = target,
+                                        .target_len = len,
+                                        .http_minor = http_minor,
+                                        .status = status,
+                                        .body_bytes = bytes,
+                                        .duration_ns = duration_ns,
+                                        .route = "other",
+                                        .mode = "evented"});
 }
 
 static void open_logs(const struct paths *p, const char *access, enum iob_log_level level)
@@ -187,8 +204,8 @@ static void test_log_access_line_is_clf_plus_duration(void **state)
     open_logs(p, p->access, IOB_LOG_INFO);
     assert_true(iob_log_access_enabled());
     const char *target = "/sleep?ms=100 trailing bytes not part of the target";
-    iob_log_access("127.0.0.1", "GET", target, 13, 1, 200, 52, 100412345);
-    iob_log_access("::1", "HEAD", "/", 1, 0, 404, 0, 999);
+    access_line("127.0.0.1", "GET", target, 13, 1, 200, 52, 100412345);
+    access_line("::1", "HEAD", "/", 1, 0, 404, 0, 999);
     char *s = slurp(p->access);
     assert_matches(s, "^127\\.0\\.0\\.1 - - " CLF_TIME_RE
                       " \"GET /sleep\\?ms=100 HTTP/1\\.1\" 200 52 100\\.412\n"
@@ -204,7 +221,7 @@ static void test_log_access_escapes_target(void **state)
     struct paths *p = *state;
     open_logs(p, p->access, IOB_LOG_INFO);
     const char target[] = "/a\"b\\c\n\xff";
-    iob_log_access("127.0.0.1", "GET", target, sizeof target - 1, 1, 400, 10, 1000000);
+    access_line("127.0.0.1", "GET", target, sizeof target - 1, 1, 400, 10, 1000000);
     char *s = slurp(p->access);
     assert_int_equal(count_lines(s), 1);
     assert_matches(s, "\"GET /a\\\\x22b\\\\x5Cc\\\\x0A\\\\xFF HTTP/1\\.1\" 400 10 1\\.000\n$");
@@ -217,7 +234,7 @@ static void test_log_access_long_target_keeps_status_and_duration(void **state)
     open_logs(p, p->access, IOB_LOG_INFO);
     static char target[9000];
     memset(target, 'a', sizeof target);
-    iob_log_access("127.0.0.1", "GET", target, sizeof target, 1, 414, 77, 2000000);
+    access_line("127.0.0.1", "GET", target, sizeof target, 1, 414, 77, 2000000);
     char *s = slurp(p->access);
     assert_int_equal(count_lines(s), 1);
     assert_true(strlen(s) <= 4096);
@@ -225,12 +242,143 @@ static void test_log_access_long_target_keeps_status_and_duration(void **state)
     free(s);
 }
 
+#define JSON_TS_RE                                                                                 \
+    "^\\{\"ts\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z\","
+
+/* The text after the "ts" field of a JSON access line (the time varies; its shape is checked). */
+static const char *after_ts(const char *line)
+{
+    assert_matches(line, JSON_TS_RE);
+    return strchr(line, ',') + 1;
+}
+
+static void test_log_access_json_has_every_field(void **state)
+{
+    struct paths *p = *state;
+    open_logs(p, p->access, IOB_LOG_INFO);
+    iob_log_set_format(IOB_LOG_FORMAT_JSON);
+    static const char ua[] = "curl/7.88.1 and bytes beyond the value";
+    iob_log_access(&(struct iob_access){.peer = "203.0.113.7:5555",
+                                        .method = "GET",
+                                        .target = "/sleep?ms=100&jitter=5",
+                                        .target_len = 22,
+                                        .http_minor = 1,
+                                        .status = 200,
+                                        .body_bytes = 52,
+                                        .duration_ns = 100412345,
+                                        .route = "sleep",
+                                        .mode = "threaded",
+                                        .user_agent = ua,
+                                        .user_agent_len = 11});
+    char *s = slurp(p->access);
+    assert_string_equal(after_ts(s),
+                        "\"remote\":\"203.0.113.7\",\"remote_port\":5555,\"method\":\"GET\","
+                        "\"path\":\"/sleep\",\"query\":\"ms=100&jitter=5\",\"status\":200,"
+                        "\"bytes\":52,\"duration_ms\":100.412,\"route\":\"sleep\","
+                        "\"mode\":\"threaded\",\"user_agent\":\"curl/7.88.1\"}\n");
+    free(s);
+}
+
+static void test_log_access_json_splits_the_peer_and_writes_null_for_absent(void **state)
+{
+    struct paths *p = *state;
+    open_logs(p, p->access, IOB_LOG_INFO);
+    iob_log_set_format(IOB_LOG_FORMAT_JSON);
+    static const struct {
+        const char *peer, *remote;
+    } cases[] = {
+        {"[::1]:443", "\"remote\":\"::1\",\"remote_port\":443"},
+        {"[2001:db8::1]:65535", "\"remote\":\"2001:db8::1\",\"remote_port\":65535"},
+        {"unix:/run/iobound.sock", "\"remote\":\"unix:/run/iobound.sock\",\"remote_port\":null"},
+        {"10.0.0.1:", "\"remote\":\"10.0.0.1:\",\"remote_port\":null"},
+        {"10.0.0.1:123456", "\"remote\":\"10.0.0.1:123456\",\"remote_port\":null"},
+        {"::1:80", "\"remote\":\"::1:80\",\"remote_port\":null"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(truncate(p->access, 0), 0);
+        access_line(cases[i].peer, "HEAD", "/", 1, 0, 404, 0, 999);
+        char *s = slurp(p->access);
+        char want[256];
+        snprintf(want, sizeof want,
+                 "%s,\"method\":\"HEAD\",\"path\":\"/\",\"query\":null,\"status\":404,"
+                 "\"bytes\":0,\"duration_ms\":0.000,\"route\":\"other\",\"mode\":\"evented\","
+                 "\"user_agent\":null}\n",
+                 cases[i].remote);
+        assert_string_equal(after_ts(s), want);
+        free(s);
+    }
+}
+
+/* Quotes, backslashes, control and non-ASCII bytes are escaped: the line stays one valid,
+ * pure-ASCII JSON object whatever the client sent. */
+static void test_log_access_json_escapes_client_bytes(void **state)
+{
+    struct paths *p = *state;
+    open_logs(p, p->access, IOB_LOG_INFO);
+    iob_log_set_format(IOB_LOG_FORMAT_JSON);
+    static const char target[] = "/a\"b\\c\n\xff?q=\x01";
+    static const char ua[] = "x\"\r\t\x7f";
+    iob_log_access(&(struct iob_access){.peer = "127.0.0.1:1",
+                                        .method = "GET",
+                                        .target = target,
+                                        .target_len = sizeof target - 1,
+                                        .http_minor = 1,
+                                        .status = 400,
+                                        .route = "other",
+                                        .mode = "evented",
+                                        .user_agent = ua,
+                                        .user_agent_len = sizeof ua - 1});
+    char *s = slurp(p->access);
+    assert_int_equal(count_lines(s), 1);
+    assert_non_null(strstr(s, "\"path\":\"/a\\\"b\\\\c\\n\\u00ff\",\"query\":\"q=\\u0001\""));
+    assert_non_null(strstr(s, "\"user_agent\":\"x\\\"\\r\\t\\u007f\"}\n"));
+    free(s);
+}
+
+static void test_log_access_json_long_fields_are_cut_and_the_object_closed(void **state)
+{
+    struct paths *p = *state;
+    open_logs(p, p->access, IOB_LOG_INFO);
+    iob_log_set_format(IOB_LOG_FORMAT_JSON);
+    static char target[9000], ua[9000];
+    memset(target, '"', sizeof target); /* each byte escapes to two */
+    target[4000] = '?';
+    memset(ua, 'u', sizeof ua);
+    iob_log_access(&(struct iob_access){.peer = "127.0.0.1:1",
+                                        .method = "GET",
+                                        .target = target,
+                                        .target_len = sizeof target,
+                                        .http_minor = 1,
+                                        .status = 414,
+                                        .body_bytes = 77,
+                                        .duration_ns = 2000000,
+                                        .route = "other",
+                                        .mode = "evented",
+                                        .user_agent = ua,
+                                        .user_agent_len = sizeof ua});
+    char *s = slurp(p->access);
+    assert_int_equal(count_lines(s), 1);
+    assert_true(strlen(s) <= 4096);
+    assert_non_null(strstr(s, "\\\"\",\"query\":\"\\\""));
+    assert_non_null(strstr(s, "\",\"status\":414,\"bytes\":77,\"duration_ms\":2.000,"));
+    assert_matches(s, "\"user_agent\":\"u+\"\\}\n$");
+    free(s);
+}
+
+static void test_log_format_names(void **state)
+{
+    (void)state;
+    assert_string_equal(iob_log_format_name(IOB_LOG_FORMAT_CLF), "clf");
+    assert_string_equal(iob_log_format_name(IOB_LOG_FORMAT_JSON), "json");
+    assert_string_equal(iob_log_format_name((enum iob_log_format)IOB_LOG_FORMAT_COUNT), "?");
+}
+
 static void test_log_access_off_writes_nothing(void **state)
 {
     struct paths *p = *state;
     open_logs(p, "off", IOB_LOG_DEBUG);
     assert_false(iob_log_access_enabled());
-    iob_log_access("127.0.0.1", "GET", "/", 1, 1, 200, 0, 0);
+    access_line("127.0.0.1", "GET", "/", 1, 1, 200, 0, 0);
     assert_int_equal(access(p->access, F_OK), -1);
 }
 
@@ -285,7 +433,7 @@ static void test_log_reopen_after_rename_writes_new_files(void **state)
     struct paths *p = *state;
     open_logs(p, p->access, IOB_LOG_INFO);
     iob_log(IOB_LOG_INFO, "before rotate");
-    iob_log_access("127.0.0.1", "GET", "/old", 4, 1, 200, 1, 0);
+    access_line("127.0.0.1", "GET", "/old", 4, 1, 200, 1, 0);
     char old_error[160], old_access[160];
     snprintf(old_error, sizeof old_error, "%s.1", p->error);
     snprintf(old_access, sizeof old_access, "%s.1", p->access);
@@ -295,7 +443,7 @@ static void test_log_reopen_after_rename_writes_new_files(void **state)
     assert_int_equal(iob_log_reopen(), 0);
     assert_int_equal(count_fds(), fds_before);
     iob_log(IOB_LOG_INFO, "after rotate");
-    iob_log_access("127.0.0.1", "GET", "/new", 4, 1, 200, 1, 0);
+    access_line("127.0.0.1", "GET", "/new", 4, 1, 200, 1, 0);
 
     char *s = slurp(old_error);
     assert_matches(s, ISO_TIME_RE "info before rotate\n$");
@@ -391,6 +539,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_access_escapes_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_access_long_target_keeps_status_and_duration,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_access_json_has_every_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_log_access_json_splits_the_peer_and_writes_null_for_absent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_access_json_escapes_client_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_log_access_json_long_fields_are_cut_and_the_object_closed, setup, teardown),
+        cmocka_unit_test(test_log_format_names),
         cmocka_unit_test_setup_teardown(test_log_access_off_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_open_failure_names_file_and_keeps_old_logs, setup,
                                         teardown),

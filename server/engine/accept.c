@@ -1,0 +1,95 @@
+/* Accepting, admission and the canned 503: the one place every engine takes connections from. */
+#include "server/engine/accept.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/base/addr.h"
+#include "server/base/fdio.h"
+#include "server/base/log.h"
+#include "server/base/metrics.h"
+#include "server/http/respond.h"
+
+/* One count for the process, whatever the engine and however many loops accept. */
+static atomic_size_t n_open;
+static uint64_t emfile_logged_ns;
+
+/* Sends the 503 and closes fd. Counted first, so a client that has read the 503 never scrapes a
+ * count without it. Reads what the client sent so far: closing with unread bytes would reset
+ * the connection and could destroy the 503 before the client reads it. */
+static void send_overload(int fd)
+{
+    iob_metrics_conn_rejected();
+    char buf[512];
+    size_t n = iob_respond_overload(buf, sizeof(buf));
+    while (recv(fd, buf + n, sizeof(buf) - n, MSG_DONTWAIT) > 0)
+        ;
+    (void)send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+int iob_accept_next(int listen_fd, size_t max_connections, char peer[IOB_PEER_MAX])
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof(ss);
+        int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED)
+                continue;
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                /* Not a spin on a listen socket that stays readable: the caller pauses. */
+                iob_log_ratelimited(&emfile_logged_ns, IOB_LOG_WARN,
+                                    "accept: %s; pausing accepts for %d ms (%zu connections open)",
+                                    strerror(err), IOB_ACCEPT_PAUSE_MS, iob_accept_open());
+                return -EMFILE;
+            }
+            if (err != EAGAIN)
+                iob_log(IOB_LOG_WARN, "accept: %s", strerror(err));
+            return -EAGAIN;
+        }
+        /* Counted before the check, so loops accepting at once cannot both take the last slot. */
+        if (atomic_fetch_add(&n_open, 1) >= max_connections) {
+            atomic_fetch_sub(&n_open, 1);
+            send_overload(fd); /* no thread, no connection state is made for it */
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        iob_addr_host((struct sockaddr *)&ss, peer, IOB_PEER_MAX);
+        iob_metrics_conn_opened();
+        return fd;
+    }
+}
+
+static void uncount(void)
+{
+    atomic_fetch_sub(&n_open, 1);
+    iob_metrics_conn_closed();
+}
+
+void iob_accept_end(int fd, bool reset)
+{
+    if (reset)
+        iob_fd_abort(fd); /* SO_LINGER 0: the close sends an RST */
+    close(fd);
+    uncount();
+}
+
+void iob_accept_reject(int fd)
+{
+    send_overload(fd);
+    uncount();
+}
+
+size_t iob_accept_open(void)
+{
+    return atomic_load(&n_open);
+}

@@ -1,0 +1,28 @@
+/* Accepting and admission, shared by every engine: accept4, TCP_NODELAY, the peer's address,
+ * admission against the process's one count of open connections, the EMFILE/ENFILE pause with
+ * its rate-limited log, and the 503 for a connection that will not be served. Any engine thread;
+ * the count is atomic, so several loops may accept at once. Never blocks. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+/* How long an engine stops accepting after the descriptor table was full. */
+#define IOB_ACCEPT_PAUSE_MS 100
+/* Room for iob_accept_next()'s peer text. */
+#define IOB_PEER_MAX 64
+
+/* Takes the next waiting connection from listen_fd. Over max_connections it gets the 503 and is
+ * closed, and the next one is taken. Returns an admitted, counted, non-blocking fd with the
+ * client's host in peer (no port: Common Log Format's %h) — the caller ends it with
+ * iob_accept_end() or iob_accept_reject() — or -EAGAIN when none is waiting, or -EMFILE when
+ * the descriptor table (or memory) is full: logged here at most once a second; the caller
+ * stops accepting for IOB_ACCEPT_PAUSE_MS and goes on serving. */
+int iob_accept_next(int listen_fd, size_t max_connections, char peer[IOB_PEER_MAX]);
+/* Closes an admitted connection and uncounts it; with reset, abortively (an RST, for a /fault
+ * reset). Takes ownership of fd. */
+void iob_accept_end(int fd, bool reset);
+/* An admitted connection the engine cannot serve (no thread, no memory): sends the 503 with
+ * Retry-After (best effort), closes fd and uncounts it. Takes ownership of fd. */
+void iob_accept_reject(int fd);
+/* Connections admitted and not yet closed, for log lines. */
+size_t iob_accept_open(void);
