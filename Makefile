@@ -7,7 +7,7 @@ JOBS   ?= $(shell nproc)
 
 BUILD_PKGS := gcc make cmake pkg-config libevent-dev node-llhttp libinih-dev scdoc
 TEST_PKGS  := $(BUILD_PKGS) libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev curl prometheus \
-              chromium man-db logrotate systemd
+              chromium man-db logrotate systemd python3 haproxy nginx
 DEB_PKGS   := $(BUILD_PKGS) dpkg-dev file
 
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOB_WERROR=ON
@@ -100,3 +100,37 @@ bench:
 demo:
 	@./.ci/install-deps $(BUILD_PKGS) libcurl4-openssl-dev gnuplot-nox python3
 	./bench/demo/run.sh
+
+# `make proxy-test`: haproxy, nginx and Varnish in front of iobound (each mode), fed the whole
+# smuggling corpus tests/proxy/cases.tsv; a table per proxy, exit 1 on any desync. A few minutes;
+# a short subset runs in `make test` as proxy.smoke.*. See tests/proxy/run.py.
+PROXY_PKGS := $(BUILD_PKGS) python3 haproxy nginx varnish
+PROXY_MODES ?= evented threaded
+
+.PHONY: proxy-test
+proxy-test:
+	@./.ci/install-deps $(PROXY_PKGS)
+	cmake -S . -B build $(CMAKE_FLAGS) -DIOB_TESTS=OFF
+	cmake --build build -j$(JOBS) --target iobound
+	for mode in $(PROXY_MODES); do \
+	    /usr/bin/python3 tests/proxy/run.py --bin build/iobound --mode $$mode \
+	        --proxies haproxy,nginx,varnish,none --markdown build/proxy-$$mode.md || exit 1; \
+	done
+
+# `make soak [SOAK_SECONDS=600] [MODES="evented threaded"]`: mixed wrk traffic (every endpoint,
+# 4xx, malformed, pipelined, bodies, resets) against each model for SOAK_SECONDS, under the
+# release build and the ASan+UBSan build; checks no crash, no leak at exit, release RSS flat
+# within 10 % after the first minute, fds back to idle. The models come from
+# `iobound --list-modes=json`, or MODES. Never part of `make test`. See tests/soak/run.py.
+SOAK_SECONDS ?= 600
+SOAK_PKGS := $(BUILD_PKGS) python3 wrk
+
+.PHONY: soak
+soak:
+	@./.ci/install-deps $(SOAK_PKGS)
+	cmake -S . -B build $(CMAKE_FLAGS) -DIOB_TESTS=OFF
+	cmake --build build -j$(JOBS) --target iobound
+	cmake -S . -B build-asan $(CMAKE_FLAGS) -DIOB_TESTS=OFF -DIOB_SANITIZE=address,undefined
+	cmake --build build-asan -j$(JOBS) --target iobound
+	/usr/bin/python3 tests/soak/run.py --seconds $(SOAK_SECONDS) $(if $(MODES),--modes "$(MODES)") \
+	    --out build/soak release=build/iobound asan=build-asan/iobound

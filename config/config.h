@@ -25,6 +25,8 @@ struct iob_config {
         uint32_t max_gather_tasks;
         uint32_t header_timeout_ms;
         uint32_t idle_timeout_ms;
+        uint32_t body_timeout_ms;
+        uint32_t body_min_rate_bytes; /* per second; 0: no minimum */
         bool allow_faults;
     } limits;
     struct {

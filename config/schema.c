@@ -86,7 +86,15 @@ static const struct iob_key keys[] = {
     {AT(limits, header_timeout_ms), IOB_KEY_UINT, "10000", 1, 3600000,
      .help = "headers not complete in time: 408, close"},
     {AT(limits, idle_timeout_ms), IOB_KEY_UINT, "5000", 1, 3600000,
-     .help = "keep-alive idle or body stalled this long: close"},
+     .help = "keep-alive idle: close; body stalled this long: 408, close"},
+    /* A 1 MiB body (the default max_body_bytes) at the minimum rate needs 17 minutes, so the
+     * total deadline is what bounds it; 60 s is nginx's client_body_timeout and passes 1 MiB
+     * at 18 KB/s. 1024 B/s is Apache mod_reqtimeout's MinRate order (500): a slow-POST attack
+     * sends a few bytes a second, a real upload thousands. */
+    {AT(limits, body_timeout_ms), IOB_KEY_UINT, "60000", 1, 3600000,
+     .help = "whole body within this of the headers' end: 408, close"},
+    {AT(limits, body_min_rate_bytes), IOB_KEY_UINT, "1024", 0, 1073741824,
+     .help = "bytes/s; a body idle_timeout_ms behind it: 408, close; 0 off"},
     {AT(limits, allow_faults), IOB_KEY_BOOL, "true",
      .help = "/fault may misbehave on purpose (RST, hang, lies); false: 403"},
 
@@ -110,8 +118,7 @@ static const struct iob_key keys[] = {
     {AT(log, error_log), IOB_KEY_STRING, "-", 1, .help = "- (stderr) | path"},
     {AT(log, level), IOB_KEY_ENUM, "info", .enum_name = level_name, .enum_count = level_count,
      .help = "least severe level logged"},
-    {AT(log, format), IOB_KEY_ENUM, "clf", .enum_name = format_name,
-     .enum_count = format_count,
+    {AT(log, format), IOB_KEY_ENUM, "clf", .enum_name = format_name, .enum_count = format_count,
      .help = "access lines: Common Log Format + duration, or one JSON object a line"},
 
     {AT(process, daemonize), IOB_KEY_BOOL, "false",

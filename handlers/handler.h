@@ -79,6 +79,8 @@ struct iob_env {
     uint64_t max_header_bytes;
     uint64_t header_timeout_ms;
     uint64_t idle_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t body_min_rate_bytes; /* per second; 0: no minimum */
     uint64_t max_connections;
     bool allow_faults; /* /fault may misbehave on purpose ([limits] allow_faults) */
 };

@@ -180,6 +180,8 @@ static const struct {
     {"max_header_bytes", offsetof(struct iob_env, max_header_bytes)},
     {"header_timeout_ms", offsetof(struct iob_env, header_timeout_ms)},
     {"idle_timeout_ms", offsetof(struct iob_env, idle_timeout_ms)},
+    {"body_timeout_ms", offsetof(struct iob_env, body_timeout_ms)},
+    {"body_min_rate_bytes", offsetof(struct iob_env, body_min_rate_bytes)},
     {"max_connections", offsetof(struct iob_env, max_connections)},
 };
 

@@ -106,6 +106,8 @@ static void build_env(const struct iob_config *cfg, size_t engine, struct iob_en
         .max_header_bytes = cfg->limits.max_header_bytes,
         .header_timeout_ms = cfg->limits.header_timeout_ms,
         .idle_timeout_ms = cfg->limits.idle_timeout_ms,
+        .body_timeout_ms = cfg->limits.body_timeout_ms,
+        .body_min_rate_bytes = cfg->limits.body_min_rate_bytes,
         .max_connections = cfg->server.max_connections,
         .allow_faults = cfg->limits.allow_faults,
     };

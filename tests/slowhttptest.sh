@@ -95,17 +95,22 @@ run_one() {
     # slowhttptest's per-second CSV (Seconds,Closed,Pending,Connected,...): the connections it
     # saw closed (by the server: it closes none of its own before the end) and the most held at
     # once; its exit reason; and the 408s the server counted.
-    local closed connected why s408
+    local closed connected why s408 limits metrics
     closed=$(awk -F, 'NR > 1 && $2 > m { m = $2 } END { print m + 0 }' "$WORK/stats.csv")
     connected=$(awk -F, 'NR > 1 && $4 > m { m = $4 } END { print m + 0 }' "$WORK/stats.csv")
     why=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/attack.out" | sed -n 's/^Exit status: *//p' | tail -1)
-    s408=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" |
-        awk '/^iobound_requests_total\{.*code="408"/ { n += $2 } END { print n + 0 }')
+    metrics=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics")
+    s408=$(awk '/^iobound_requests_total\{.*code="408"/ { n += $2 } END { print n + 0 }' \
+        <<<"$metrics")
+    # The 408s by the limit that fired (iobound_request_timeouts_total{limit=...}), nonzero ones.
+    limits=$(awk -F'"' '/^iobound_request_timeouts_total\{/ { split($3, v, " ");
+        if (v[2] > 0) printf "%s%s=%d", n++ ? "," : "", $2, v[2] } END { if (!n) print "-" }' \
+        <<<"$metrics")
     stop_server
     [ "$misses" -eq 0 ] || FAILED=1
-    printf '%-9s %-4s %8s %7s %6s %8s %6s %7s %7s %12s  %s\n' "$mode" "-$attack" "$connected" \
-        "$closed" "$s408" "$max_threads" "$max_fds" "$probes" "$misses" "$max_ms" "$why" \
-        >>"$WORK/summary"
+    printf '%-9s %-4s %8s %7s %6s %8s %6s %7s %7s %12s  %-26s %s\n' "$mode" "-$attack" \
+        "$connected" "$closed" "$s408" "$max_threads" "$max_fds" "$probes" "$misses" "$max_ms" \
+        "$why" "$limits" >>"$WORK/summary"
 }
 
 FAILED=0
@@ -119,8 +124,8 @@ done
 echo
 echo "slowhttptest: $CONNS connections at $RATE/s, follow-up every ${INTERVAL} s, ${DURATION} s each;"
 echo "GET /hello once a second on a new connection (limit ${HELLO_LIMIT_S} s)"
-printf '%-9s %-4s %8s %7s %6s %8s %6s %7s %7s %12s  %s\n' mode atk max_conn closed 408s \
-    threads fds probes misses max_hello_ms "slowhttptest's exit reason"
+printf '%-9s %-4s %8s %7s %6s %8s %6s %7s %7s %12s  %-26s %s\n' mode atk max_conn closed 408s \
+    threads fds probes misses max_hello_ms "slowhttptest's exit" "408s by limit"
 cat "$WORK/summary"
 if [ "$FAILED" -ne 0 ]; then
     echo "FAIL: /hello was not always answered within ${HELLO_LIMIT_S} s, or the server did not exit 0"

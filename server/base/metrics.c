@@ -41,6 +41,13 @@ struct hist {
     _Atomic uint64_t sum_ns;
 };
 
+static const char *const timeout_labels[IOB_METRICS_TIMEOUTS] = {
+    [IOB_METRICS_TIMEOUT_HEADER] = "header_timeout_ms",
+    [IOB_METRICS_TIMEOUT_BODY_IDLE] = "idle_timeout_ms",
+    [IOB_METRICS_TIMEOUT_BODY_RATE] = "body_min_rate_bytes",
+    [IOB_METRICS_TIMEOUT_BODY] = "body_timeout_ms",
+};
+
 struct route_stats {
     _Atomic uint64_t requests[CODE_COUNT];
     struct hist duration;
@@ -57,6 +64,7 @@ static struct {
     _Atomic int64_t connections_open;
     _Atomic uint64_t connections_total;
     _Atomic uint64_t connections_rejected;
+    _Atomic uint64_t timeouts[IOB_METRICS_TIMEOUTS];
     _Atomic int64_t inflight;
     _Atomic int64_t threads_extra; /* engine threads alive beyond the main thread */
     _Atomic int64_t threads_peak;  /* most threads seen, the main thread included */
@@ -150,6 +158,13 @@ void iob_metrics_request_end(size_t route, int status, uint64_t duration_ns)
 {
     add_i64(&reg.inflight, -1);
     iob_metrics_request_count(route, status, duration_ns);
+}
+
+void iob_metrics_request_timed_out(enum iob_metrics_timeout limit)
+{
+    assert((unsigned)limit < IOB_METRICS_TIMEOUTS);
+    if ((unsigned)limit < IOB_METRICS_TIMEOUTS)
+        add_u64(&reg.timeouts[limit], 1);
 }
 
 void iob_metrics_fault(size_t kind)
@@ -262,6 +277,16 @@ static void render_requests(struct render *r)
                     reg.route_labels[i], c + CODE_MIN, n);
         }
     }
+}
+
+/* Every limit gets a series, zero included, so a rate() over it exists before the first 408. */
+static void render_timeouts(struct render *r)
+{
+    static const char name[] = "iobound_request_timeouts_total";
+    put_family(r, name, "counter", "Requests answered 408, by the limit they broke.");
+    for (size_t i = 0; i < IOB_METRICS_TIMEOUTS; i++)
+        put(r, "%s{limit=\"%s\"} %" PRIu64 "\n", name, timeout_labels[i],
+            load_u64(&reg.timeouts[i]));
 }
 
 /* One histogram's series; label is "route=\"x\"," or "". One with no observation is written
@@ -418,6 +443,7 @@ int iob_metrics_render(struct iob_buf *out)
     put(&r, "iobound_info{mode=\"%s\",version=\"%s\"} 1\n", reg.mode, IOB_VERSION);
     render_requests(&r);
     render_durations(&r);
+    render_timeouts(&r);
     render_gauge(&r, "iobound_connections_open", "Client connections open now.",
                  load_i64(&reg.connections_open));
     render_counter(&r, "iobound_connections_total", "Client connections accepted.",

@@ -26,6 +26,16 @@ void iob_metrics_request_begin(void);
 void iob_metrics_request_end(size_t route, int status, uint64_t duration_ns);
 /* Counts an answer that never began a request (a parse error, 408, 503). */
 void iob_metrics_request_count(size_t route, int status, uint64_t duration_ns);
+/* The limit a request broke when it was answered 408, named like its config key. */
+enum iob_metrics_timeout {
+    IOB_METRICS_TIMEOUT_HEADER,    /* header_timeout_ms */
+    IOB_METRICS_TIMEOUT_BODY_IDLE, /* idle_timeout_ms, inside a body */
+    IOB_METRICS_TIMEOUT_BODY_RATE, /* body_min_rate_bytes */
+    IOB_METRICS_TIMEOUT_BODY,      /* body_timeout_ms */
+    IOB_METRICS_TIMEOUTS
+};
+/* Counts one request answered 408 for limit (beside its iobound_requests_total count). */
+void iob_metrics_request_timed_out(enum iob_metrics_timeout limit);
 void iob_metrics_conn_opened(void);
 void iob_metrics_conn_closed(void);
 void iob_metrics_conn_rejected(void);

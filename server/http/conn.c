@@ -4,6 +4,7 @@
 #include "server/http/conn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <llhttp.h>
 
 #include "server/base/clock.h"
+#include "server/base/metrics.h"
 #include "server/http/conn_state.h"
 #include "server/http/exchange.h"
 
@@ -228,6 +230,10 @@ static int on_headers_complete(llhttp_t *p)
         return reject(c, 405, "CONNECT is not supported; this is an origin server");
     if (c->url_len == 0 || !split_target(c, &x->req))
         return reject(c, 400, "the request target must be origin-form (/path) or absolute-form");
+    /* RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing, since a 1.0 hop may not
+     * know chunked and would read the body to a different end. llhttp 8.1 decodes it. */
+    if (minor == 0 && (p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)))
+        return reject(c, 400, "Transfer-Encoding is not allowed in an HTTP/1.0 request");
     x->route = iob_route_find(x->req.path, x->req.path_len);
     c->skip_body = !x->route || !(x->route->methods & IOB_METHOD_POST);
 
@@ -239,6 +245,7 @@ static int on_headers_complete(llhttp_t *p)
     c->want_continue =
         has_body && minor == 1 && c->expect_len == 12 && memcmp(c->expect, "100-continue", 12) == 0;
     c->phase = IOB_PHASE_BODY;
+    c->body_start_ns = iob_clock_now_ns();
     /* Pause so iob_conn_feed() knows exactly where the headers ended (max_header_bytes). */
     return HPE_PAUSED;
 }
@@ -505,8 +512,36 @@ bool iob_conn_is_idle(const struct iob_conn *c)
     return c->phase == IOB_PHASE_IDLE;
 }
 
+/* The earliest of a body's three limits, and which one it is. A stall (no byte for
+ * idle_timeout_ms) and the total (body_timeout_ms) are plain; the rate lets the body fall at most
+ * idle_timeout_ms behind body_min_rate_bytes a second, so each byte received buys 1/rate s and a
+ * slow-POST client that trickles a byte before every idle timeout still runs out (R-U-Dead-Yet). */
+static uint64_t body_deadline_ns(const struct iob_conn *c, enum iob_metrics_timeout *limit)
+{
+    const struct iob_env *env = c->env;
+    uint64_t idle_ns = env->idle_timeout_ms * IOB_NS_PER_MS;
+    uint64_t at = c->last_byte_ns + idle_ns;
+    *limit = IOB_METRICS_TIMEOUT_BODY_IDLE;
+    uint64_t total = c->body_start_ns + env->body_timeout_ms * IOB_NS_PER_MS;
+    if (total < at) {
+        at = total;
+        *limit = IOB_METRICS_TIMEOUT_BODY;
+    }
+    if (env->body_min_rate_bytes) {
+        /* body.len <= max_body_bytes <= 2^30, so the product stays far below 2^64. */
+        uint64_t rate = c->body_start_ns + idle_ns +
+                        (uint64_t)c->body.len * IOB_NS_PER_SEC / env->body_min_rate_bytes;
+        if (rate < at) {
+            at = rate;
+            *limit = IOB_METRICS_TIMEOUT_BODY_RATE;
+        }
+    }
+    return at;
+}
+
 uint64_t iob_conn_deadline_ns(const struct iob_conn *c)
 {
+    enum iob_metrics_timeout limit;
     switch (c->phase) {
     case IOB_PHASE_IDLE:
         /* A new connection gets header_timeout_ms for its first request; afterwards the
@@ -518,18 +553,51 @@ uint64_t iob_conn_deadline_ns(const struct iob_conn *c)
         /* From the first byte, not the last: one byte a second never extends it (slowloris). */
         return c->x.start_ns + c->env->header_timeout_ms * IOB_NS_PER_MS;
     case IOB_PHASE_BODY:
-        return c->last_byte_ns + c->env->idle_timeout_ms * IOB_NS_PER_MS;
+        return body_deadline_ns(c, &limit);
     default:
         return 0;
     }
 }
 
+/* The 408 message of each limit: what was late, the limit's value with its unit, its key. */
+static const struct {
+    const char *what;
+    size_t env_offset;
+    const char *unit;
+    const char *key;
+} timeouts[IOB_METRICS_TIMEOUTS] = {
+    [IOB_METRICS_TIMEOUT_HEADER] = {"headers not complete within",
+                                    offsetof(struct iob_env, header_timeout_ms), "ms",
+                                    "header_timeout_ms"},
+    [IOB_METRICS_TIMEOUT_BODY_IDLE] = {"body stalled longer than",
+                                       offsetof(struct iob_env, idle_timeout_ms), "ms",
+                                       "idle_timeout_ms"},
+    [IOB_METRICS_TIMEOUT_BODY_RATE] = {"body slower than",
+                                       offsetof(struct iob_env, body_min_rate_bytes),
+                                       "bytes a second", "body_min_rate_bytes"},
+    [IOB_METRICS_TIMEOUT_BODY] = {"body not complete within",
+                                  offsetof(struct iob_env, body_timeout_ms), "ms",
+                                  "body_timeout_ms"},
+};
+
 void iob_conn_timed_out(struct iob_conn *c)
 {
+    enum iob_metrics_timeout limit = IOB_METRICS_TIMEOUT_HEADER;
     c->want_close = true;
-    if (c->phase == IOB_PHASE_HEADERS)
-        iob_exchange_reject(c, 408, "request headers not complete within header_timeout_ms");
-    c->phase = IOB_PHASE_CLOSING;
+    if (c->phase == IOB_PHASE_BODY) {
+        body_deadline_ns(c, &limit);
+    } else if (c->phase != IOB_PHASE_HEADERS) {
+        /* Nothing of a request arrived: a quiet close. */
+        c->phase = IOB_PHASE_CLOSING;
+        return;
+    }
+    uint64_t value;
+    memcpy(&value, (const char *)c->env + timeouts[limit].env_offset, sizeof value);
+    char msg[128];
+    snprintf(msg, sizeof msg, "request %s %llu %s (%s)", timeouts[limit].what,
+             (unsigned long long)value, timeouts[limit].unit, timeouts[limit].key);
+    iob_metrics_request_timed_out(limit);
+    iob_exchange_reject(c, 408, msg);
 }
 
 void iob_conn_drain(struct iob_conn *c)

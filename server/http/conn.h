@@ -41,11 +41,14 @@ bool iob_conn_want_reset(const struct iob_conn *c);
 bool iob_conn_is_idle(const struct iob_conn *c);
 
 /* Monotonic time (ns) by which more bytes must arrive, or 0 when no timeout runs (an exchange
- * is in progress): header_timeout_ms from a request's first byte (or from accept), else
- * idle_timeout_ms since the last byte. */
+ * is in progress): header_timeout_ms from a request's first byte (or from accept); in a body the
+ * earliest of idle_timeout_ms since the last byte, body_timeout_ms since the end of the headers
+ * and the body_min_rate_bytes schedule, which moves as body bytes arrive; between requests
+ * idle_timeout_ms since the last byte. Ask again after every iob_conn_feed(). */
 uint64_t iob_conn_deadline_ns(const struct iob_conn *c);
-/* The deadline passed: puts a 408 answer in the output when a request was partly received,
- * else nothing (a quiet close). The engine then writes the output and closes. */
+/* The deadline passed: puts a 408 answer in the output, naming the limit and counted by it in
+ * iobound_request_timeouts_total, when a request was partly received, else nothing (a quiet
+ * close). The engine then writes the output and closes. */
 void iob_conn_timed_out(struct iob_conn *c);
 /* The server is stopping: answers from now on carry Connection: close. */
 void iob_conn_drain(struct iob_conn *c);

@@ -89,6 +89,7 @@ struct iob_conn {
     char last_byte;        /* the last byte llhttp used: the CR before a final LF */
     bool want_continue;    /* send 100 Continue once the end of the headers is checked */
     bool skip_body;        /* the route takes no body: read and discard it */
+    uint64_t body_start_ns; /* the end of the headers: the body's limits run from here */
     int error_status;
     const char *error_msg;
     struct iob_buf body;

@@ -1,7 +1,9 @@
 /* Integration: the [limits] and max_connections contract, with small limits set by --set:
  * 431/414/413 decided while bytes arrive (never after buffering or waiting for the end), the
- * close after a rejected request, 408 for headers that never complete, the idle keep-alive close,
+ * close after a rejected request, 408 for headers that never complete and for bodies that are
+ * too slow (the stall, the minimum rate, the total deadline), the idle keep-alive close,
  * inclusive ms bounds, and 503 + Retry-After over max_connections. */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -16,6 +18,8 @@
 #define BODY_BYTES        1000
 #define HEADER_TIMEOUT_MS 500
 #define IDLE_TIMEOUT_MS   500
+#define BODY_TIMEOUT_MS   1500
+#define BODY_MIN_RATE     200 /* bytes a second */
 
 static int raw_ms(const struct it_ctx *t)
 {
@@ -176,6 +180,172 @@ static void slow_headers_get_408(struct it_ctx *t, struct it_proc *srv)
     it_raw_close(&c);
 }
 
+/* A client that sends head, then piece every tick_ms (the first right away) n_pieces times, then
+ * tail, and reads the one answer whenever it comes. */
+struct paced {
+    const char *what;
+    char head[160];
+    const char *piece;
+    int n_pieces;
+    const char *tail;
+    int tick_ms;
+    int want_status;
+    const char *want_limit; /* named in a 408, or NULL */
+    double lo_ms, hi_ms;    /* when the answer must come, from the end of the head */
+};
+
+/* A paced client's connection and progress. */
+struct paced_run {
+    const struct paced *p;
+    struct it_raw c;
+    int sent;
+    double start_ms, next_ms;
+    bool is_done;
+};
+
+#define PACED_MAX 4
+
+static void paced_start(struct it_ctx *t, const struct it_proc *srv, struct paced_run *p)
+{
+    p->is_done = it_raw_open(&p->c, srv->port) != 0;
+    if (!it_check(t, !p->is_done, "%s: connect", p->p->what))
+        return;
+    it_raw_send_str(&p->c, p->p->head);
+    p->start_ms = p->next_ms = it_now_ms();
+}
+
+/* Reads the answer once bytes are there and checks its status, limit, time and the close. */
+static void paced_answer(struct it_ctx *t, struct paced_run *run)
+{
+    const struct paced *p = run->p;
+    struct it_raw_resp r = {0};
+    run->is_done = true;
+    if (!it_raw_expect(t, &run->c, p->what, &r, false, raw_ms(t)))
+        return;
+    double took = it_now_ms() - run->start_ms;
+    it_expect_int(t, p->what, p->want_status, r.status);
+    it_expect_range(t, p->what, p->lo_ms, p->hi_ms + it_scaled_ms(t, 1000), took);
+    if (p->want_limit) {
+        char named[64];
+        snprintf(named, sizeof named, "(%s)", p->want_limit);
+        it_expect_contains(t, p->what, r.body, named);
+        it_raw_expect_closed(t, &run->c, p->what, raw_ms(t));
+    }
+    it_raw_resp_fini(&r);
+}
+
+/* Drives every client together until each has its answer or the time limit passes. */
+static void run_paced(struct it_ctx *t, const struct it_proc *srv, const struct paced *ps, size_t n,
+                      int limit_ms)
+{
+    struct paced_run runs[PACED_MAX] = {0};
+    struct pollfd pfd[PACED_MAX];
+    assert(n <= PACED_MAX);
+    for (size_t i = 0; i < n; i++) {
+        runs[i].p = &ps[i];
+        paced_start(t, srv, &runs[i]);
+    }
+    double limit = it_now_ms() + it_scaled_ms(t, limit_ms);
+    for (;;) {
+        size_t open = 0;
+        for (size_t i = 0; i < n; i++) {
+            pfd[i] = (struct pollfd){.fd = runs[i].is_done ? -1 : runs[i].c.fd, .events = POLLIN};
+            open += !runs[i].is_done;
+        }
+        if (open == 0 || it_now_ms() >= limit)
+            break;
+        poll(pfd, n, 5);
+        double now = it_now_ms();
+        for (size_t i = 0; i < n; i++) {
+            struct paced_run *run = &runs[i];
+            if (run->is_done)
+                continue;
+            if (pfd[i].revents) {
+                paced_answer(t, run);
+            } else if (now >= run->next_ms && run->sent <= run->p->n_pieces) {
+                it_raw_send_str(&run->c,
+                                run->sent < run->p->n_pieces ? run->p->piece : run->p->tail);
+                run->sent++;
+                run->next_ms += run->p->tick_ms;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        it_check(t, runs[i].is_done, "%s: no answer within %d ms", ps[i].what, limit_ms);
+        it_raw_close(&runs[i].c);
+    }
+}
+
+static double timeouts_of(struct it_ctx *t, struct it_proc *srv, const char *limit)
+{
+    struct it_resp m = {0};
+    char series[96];
+    double v = -1;
+    snprintf(series, sizeof series, "iobound_request_timeouts_total{limit=\"%s\"}", limit);
+    if (it_get(t, srv, "/metrics", &m) == 0)
+        it_check(t, it_metric_value(m.body, series, &v), "%s missing from /metrics", series);
+    it_resp_fini(&m);
+    return v;
+}
+
+/* Slow bodies (R-U-Dead-Yet) with idle_timeout_ms=500, body_min_rate_bytes=200 and
+ * body_timeout_ms=1500: a trickle that never stalls 500 ms is cut by the rate, chunked or not;
+ * a body fast enough but too long is cut by the total; a brisk one is answered. */
+static void slow_bodies_get_408(struct it_ctx *t, struct it_proc *srv)
+{
+    double rate0 = timeouts_of(t, srv, "body_min_rate_bytes");
+    double total0 = timeouts_of(t, srv, "body_timeout_ms");
+    /* 20 B/s: due when 500 ms + bytes/200 s is past, at about 556 ms. */
+    struct paced ps[] = {
+        {"2 body bytes every 100 ms", "", "xx", 400, "", 100, 408, "body_min_rate_bytes", 450, 800},
+        {"1-byte chunks every 100 ms", "", "1\r\nx\r\n", 400, "0\r\n\r\n", 100, 408,
+         "body_min_rate_bytes", 450, 800},
+        /* 400 B/s keeps ahead of the rate, but 1000 bytes need 2.5 s. */
+        {"40 body bytes every 100 ms", "", "0123456789012345678901234567890123456789", 25, "", 100,
+         408, "body_timeout_ms", BODY_TIMEOUT_MS * 0.95, BODY_TIMEOUT_MS + 300},
+        /* 2000 B/s: 1000 bytes in 500 ms. */
+        {"100 body bytes every 50 ms", "",
+         "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567"
+         "890123456789",
+         10, "", 50, 200, NULL, 400, 900},
+    };
+    static const char head[] = "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n";
+    for (size_t i = 0; i < IT_LEN(ps); i++)
+        snprintf(ps[i].head, sizeof ps[i].head, "%s", head);
+    snprintf(ps[1].head, sizeof ps[1].head, "%s",
+             "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    run_paced(t, srv, ps, IT_LEN(ps), 4000);
+    it_expect_int(t, "iobound_request_timeouts_total{limit=\"body_min_rate_bytes\"} rise", 2,
+                  (long long)(timeouts_of(t, srv, "body_min_rate_bytes") - rate0));
+    it_expect_int(t, "iobound_request_timeouts_total{limit=\"body_timeout_ms\"} rise", 1,
+                  (long long)(timeouts_of(t, srv, "body_timeout_ms") - total0));
+}
+
+/* The defaults let a slow real upload through and stop a slow-POST client: 2 KiB/s for 6.5 s
+ * (past idle_timeout_ms, 5 s) is answered 200; 16 B/s, a few bytes before every idle timeout, is
+ * answered 408 once 5 s + bytes/1024 s have passed (about 5.1 s). Runs its own server. */
+static void defaults_pass_an_upload_and_stop_a_trickle(struct it_ctx *t, struct it_proc *unused)
+{
+    (void)unused;
+    struct it_proc srv;
+    if (it_server_start(t, &srv, NULL) != 0)
+        return;
+    static char upload_piece[257];
+    memset(upload_piece, 'u', 256);
+    struct paced ps[] = {
+        {"256 body bytes every 125 ms at the defaults", "", upload_piece, 52, "", 125, 200, NULL,
+         6000, 7000},
+        {"4 body bytes every 250 ms at the defaults", "", "abcd", 1000, "", 250, 408,
+         "body_min_rate_bytes", 4800, 5400},
+    };
+    snprintf(ps[0].head, sizeof ps[0].head,
+             "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", 256 * 52);
+    snprintf(ps[1].head, sizeof ps[1].head,
+             "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n");
+    run_paced(t, &srv, ps, IT_LEN(ps), 9000);
+    it_server_stop(t, &srv);
+}
+
 static void idle_keep_alive_closed(struct it_ctx *t, struct it_proc *srv)
 {
     struct it_raw c;
@@ -270,16 +440,19 @@ int main(int argc, char **argv)
         {"header_and_uri_limits", header_and_uri_limits},
         {"body_limits", body_limits},
         {"slow_headers_get_408", slow_headers_get_408},
+        {"slow_bodies_get_408", slow_bodies_get_408},
         {"idle_keep_alive_closed", idle_keep_alive_closed},
         {"ms_bounds_inclusive", ms_bounds_inclusive},
     };
     static const struct it_case own_server[] = {
         {"over_max_connections_503", over_max_connections_503},
+        {"defaults_pass_an_upload_and_stop_a_trickle", defaults_pass_an_upload_and_stop_a_trickle},
     };
     const char *args[] = {
-        "--set", "limits.max_header_bytes=1024", "--set", "limits.max_body_bytes=1000",
-        "--set", "limits.header_timeout_ms=500", "--set", "limits.idle_timeout_ms=500",
-        "--set", "limits.max_sleep_ms=100",      "--set", "limits.max_cpu_ms=50",
-        "--set", "limits.max_gather_tasks=3",    NULL};
+        "--set", "limits.max_header_bytes=1024",   "--set", "limits.max_body_bytes=1000",
+        "--set", "limits.header_timeout_ms=500",   "--set", "limits.idle_timeout_ms=500",
+        "--set", "limits.max_sleep_ms=100",        "--set", "limits.max_cpu_ms=50",
+        "--set", "limits.max_gather_tasks=3",      "--set", "limits.body_timeout_ms=1500",
+        "--set", "limits.body_min_rate_bytes=200", NULL};
     return it_main(argc, argv, args, cases, IT_LEN(cases), own_server, IT_LEN(own_server));
 }

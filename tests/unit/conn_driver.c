@@ -43,6 +43,8 @@ const struct iob_env iob_drive_env = {
     .max_header_bytes = 256,
     .header_timeout_ms = 10000,
     .idle_timeout_ms = 5000,
+    .body_timeout_ms = 60000,
+    .body_min_rate_bytes = 1024,
     .max_connections = 10000,
     .allow_faults = true,
 };

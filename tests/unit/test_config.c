@@ -576,6 +576,8 @@ static void test_config_dump_reloads_to_an_equal_config(void **state)
         "limits.max_gather_tasks=13",
         "limits.header_timeout_ms=14",
         "limits.idle_timeout_ms=15",
+        "limits.body_timeout_ms=16",
+        "limits.body_min_rate_bytes=0",
         "limits.allow_faults=off",
         "threaded.stack_size_kb=65536",
         "pool.workers=2",

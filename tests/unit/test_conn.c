@@ -18,6 +18,7 @@
 #include "conn_driver.h"
 #include "server/base/clock.h"
 #include "server/base/log.h"
+#include "server/base/metrics.h"
 #include "server/http/conn.h"
 
 #define CORPUS IOB_SOURCE_DIR "/tests/data/requests.tsv"
@@ -318,15 +319,127 @@ static void test_conn_timeout_when_idle_is_quiet(void **state)
     iob_drive_fini(&d);
 }
 
-static void test_conn_timeout_in_a_body_is_quiet(void **state)
+static void test_conn_timeout_in_a_body_answers_408(void **state)
 {
     (void)state;
     struct iob_drive d;
     assert_int_equal(iob_drive_open(&d, &iob_drive_env), 0);
     read_str(&d, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab");
     iob_drive_timeout(&d);
-    assert_int_equal(d.out.len, 0);
+    assert_string_equal(text(&d.statuses), "408");
+    assert_non_null(strstr(text(&d.out), "(idle_timeout_ms)"));
     assert_true(d.closed);
+    iob_drive_fini(&d);
+}
+
+/* Reads the sample of iobound_request_timeouts_total for limit from a fresh render. */
+static double timeouts_of(const char *limit)
+{
+    struct iob_buf b;
+    iob_buf_init(&b, 1 << 20);
+    assert_int_equal(iob_metrics_render(&b), 0);
+    char series[96];
+    snprintf(series, sizeof series, "iobound_request_timeouts_total{limit=\"%s\"} ", limit);
+    const char *at = strstr(text(&b), series);
+    if (!at)
+        fail_msg("no sample %s in:\n%s", series, text(&b));
+    double v = strtod(at + strlen(series), NULL);
+    iob_buf_fini(&b);
+    return v;
+}
+
+/* A body's deadline is the earliest of three: the stall (idle_timeout_ms after its last byte),
+ * the total (body_timeout_ms after the headers) and the rate (idle_timeout_ms behind
+ * body_min_rate_bytes a second from the headers). Each case makes one of them the earliest and
+ * checks the deadline, then that the 408 names that limit and counts it. */
+struct body_case {
+    const char *limit;
+    uint64_t idle_timeout_ms, body_timeout_ms, body_min_rate_bytes;
+    uint64_t pause_ms;      /* between the headers and the body bytes */
+    size_t body_bytes;      /* sent then */
+    bool is_from_last_byte; /* want_ms runs from the body bytes, else from the headers */
+    uint64_t want_ms;
+};
+
+static void check_body_case(const struct body_case *k)
+{
+    struct iob_env env = iob_drive_env;
+    env.max_body_bytes = 1 << 20;
+    env.idle_timeout_ms = k->idle_timeout_ms;
+    env.body_timeout_ms = k->body_timeout_ms;
+    env.body_min_rate_bytes = k->body_min_rate_bytes;
+    struct iob_drive d;
+    assert_int_equal(iob_drive_open(&d, &env), 0);
+    char *head;
+    assert_true(asprintf(&head, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n\r\n",
+                         k->body_bytes + 1) > 0);
+    char *body = calloc(1, k->body_bytes + 1);
+    memset(body, 'x', k->body_bytes);
+    uint64_t before = iob_clock_now_ns();
+    read_str(&d, head);
+    uint64_t after = iob_clock_now_ns();
+    struct timespec ts = {0, (long)NS(k->pause_ms)};
+    nanosleep(&ts, NULL);
+    if (k->is_from_last_byte)
+        before = iob_clock_now_ns();
+    assert_int_equal(iob_drive_read(&d, body, k->body_bytes), 0);
+    if (k->is_from_last_byte)
+        after = iob_clock_now_ns();
+    char what[96];
+    snprintf(what, sizeof what, "deadline of a body held to %s", k->limit);
+    assert_between(iob_conn_deadline_ns(d.conn), before + NS(k->want_ms), after + NS(k->want_ms),
+                   what);
+    double counted = timeouts_of(k->limit);
+    iob_drive_timeout(&d);
+    assert_string_equal(text(&d.statuses), "408");
+    char named[64];
+    snprintf(named, sizeof named, "(%s)", k->limit);
+    if (!strstr(text(&d.out), named))
+        fail_msg("the 408 does not name %s:\n%s", named, text(&d.out));
+    if (timeouts_of(k->limit) != counted + 1)
+        fail_msg("iobound_request_timeouts_total{limit=\"%s\"}: %g, want %g", k->limit,
+                 timeouts_of(k->limit), counted + 1);
+    assert_true(d.closed);
+    iob_drive_fini(&d);
+    free(head);
+    free(body);
+}
+
+static void test_conn_body_deadline_is_the_earliest_limit(void **state)
+{
+    (void)state;
+    static const struct body_case cases[] = {
+        /* 20 bytes 50 ms after the headers at 1000 B/s: behind schedule, 2000 + 20 ms from the
+         * headers, before the stall at 2000 ms from those bytes. */
+        {"body_min_rate_bytes", 2000, 60000, 1000, 50, 20, false, 2020},
+        /* 3000 bytes at once bought 3 s beyond the 2000 ms grace, but the stall comes first. */
+        {"idle_timeout_ms", 2000, 60000, 1000, 0, 3000, true, 2000},
+        /* No minimum rate: a body late at once is only held to the stall and the total. */
+        {"idle_timeout_ms", 2000, 60000, 0, 50, 1, true, 2000},
+        /* A total shorter than both. */
+        {"body_timeout_ms", 3000, 1000, 1000, 0, 60000, false, 1000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_body_case(&cases[i]);
+}
+
+/* Slow POST (R-U-Dead-Yet): a byte before every idle timeout never trips the stall, but each
+ * byte buys only 1/body_min_rate_bytes s, so the deadline barely moves and then stays put. */
+static void test_conn_slow_body_deadline_does_not_follow_the_bytes(void **state)
+{
+    (void)state;
+    struct iob_env env = iob_drive_env;
+    struct iob_drive d;
+    assert_int_equal(iob_drive_open(&d, &env), 0);
+    read_str(&d, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 40\r\n\r\n");
+    uint64_t first = iob_conn_deadline_ns(d.conn);
+    for (int i = 0; i < 10; i++) {
+        pause_1ms();
+        read_str(&d, "x");
+    }
+    uint64_t later = iob_conn_deadline_ns(d.conn);
+    /* Ten bytes at 1024 B/s buy under 10 ms; ten idle resets would have moved it >= 10 ms. */
+    assert_between(later, first, first + NS(10) - 1, "deadline after ten slow body bytes");
     iob_drive_fini(&d);
 }
 
@@ -380,7 +493,9 @@ int main(void)
         cmocka_unit_test(test_conn_idle_deadline_after_an_answer_and_in_a_body),
         cmocka_unit_test(test_conn_timeout_in_headers_answers_408),
         cmocka_unit_test(test_conn_timeout_when_idle_is_quiet),
-        cmocka_unit_test(test_conn_timeout_in_a_body_is_quiet),
+        cmocka_unit_test(test_conn_timeout_in_a_body_answers_408),
+        cmocka_unit_test(test_conn_body_deadline_is_the_earliest_limit),
+        cmocka_unit_test(test_conn_slow_body_deadline_does_not_follow_the_bytes),
         cmocka_unit_test(test_conn_drain_closes_after_the_next_answer),
         cmocka_unit_test(test_conn_answer_before_a_bad_request_is_kept),
         cmocka_unit_test(test_drive_strip_date_removes_only_date_lines),
