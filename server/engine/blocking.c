@@ -33,10 +33,6 @@ struct iob_bconn {
 struct serving {
     const struct iob_blocking_ops *ops;
     void *ctx;
-    const struct iob_env *env;
-    int fd;
-    const char *peer;
-    struct iob_conn *conn;
     struct iob_bconn *b;
 };
 
@@ -50,13 +46,13 @@ enum end {
 /* Writes and clears the connection's output. Returns false when the client is gone. */
 static bool flush(struct serving *s)
 {
-    struct iob_buf *out = iob_conn_output(s->conn);
+    struct iob_buf *out = iob_conn_output(s->b->conn);
     /* A client that reads nothing for idle_timeout_ms is dropped. */
-    uint64_t deadline = iob_clock_now_ns() + s->env->idle_timeout_ms * IOB_NS_PER_MS;
-    int rc = out->len ? s->ops->send_all(s->ctx, s->fd, out->data, out->len, deadline) : 0;
+    uint64_t deadline = iob_clock_now_ns() + s->b->env->idle_timeout_ms * IOB_NS_PER_MS;
+    int rc = out->len ? s->ops->send_all(s->ctx, s->b->fd, out->data, out->len, deadline) : 0;
     iob_buf_reset(out);
     if (rc < 0)
-        iob_log(IOB_LOG_DEBUG, "%s: write: %s", s->peer, strerror(-rc));
+        iob_log(IOB_LOG_DEBUG, "%s: write: %s", s->b->peer, strerror(-rc));
     return rc == 0;
 }
 
@@ -81,8 +77,8 @@ static bool run_step(struct serving *s, struct iob_plan *plan, enum iob_step ste
         alive = flush(s); /* the head */
         for (size_t i = 0; i < plan->n_chunks; i++) {
             s->ops->sleep_until(s->ctx, iob_plan_due_ns(plan, i));
-            iob_exchange_drip(s->conn, i);
-            alive = alive ? flush(s) : (iob_buf_reset(iob_conn_output(s->conn)), false);
+            iob_exchange_drip(s->b->conn, i);
+            alive = alive ? flush(s) : (iob_buf_reset(iob_conn_output(s->b->conn)), false);
         }
         break;
     }
@@ -98,19 +94,19 @@ static bool answer_all(struct serving *s, char *in, size_t *have)
     bool open = true;
     while (open && off < *have) {
         size_t used;
-        enum iob_feed r = iob_conn_feed(s->conn, in + off, *have - off, &used);
+        enum iob_feed r = iob_conn_feed(s->b->conn, in + off, *have - off, &used);
         off += used;
         if (r == IOB_FEED_REQUEST) {
             struct iob_plan *plan;
-            enum iob_step step = iob_exchange_begin(s->conn, &plan);
+            enum iob_step step = iob_exchange_begin(s->b->conn, &plan);
             bool alive = run_step(s, plan, step);
             /* A stop that came during the step: this answer already says it closes. */
             if (iob_stop_draining())
-                iob_conn_drain(s->conn);
-            iob_exchange_finish(s->conn);
+                iob_conn_drain(s->b->conn);
+            iob_exchange_finish(s->b->conn);
             open = alive;
         }
-        open = open && flush(s) && !iob_conn_want_close(s->conn);
+        open = open && flush(s) && !iob_conn_want_close(s->b->conn);
         if (r == IOB_FEED_MORE)
             break;
     }
@@ -129,25 +125,25 @@ static enum end serve(struct serving *s, bool park_idle)
     for (;;) {
         if (!answer_all(s, in, &have))
             return END_LINGER;
-        bool idle = iob_conn_is_idle(s->conn) && !have;
+        bool idle = iob_conn_is_idle(s->b->conn) && !have;
         if (idle && s->b->draining)
             return END_CLOSE;
         if (idle && park_idle && has_read)
             return END_IDLE;
-        enum iob_wait w =
-            s->ops->wait_readable(s->ctx, s->fd, iob_conn_deadline_ns(s->conn), !s->b->draining);
+        enum iob_wait w = s->ops->wait_readable(s->ctx, s->b->fd, iob_conn_deadline_ns(s->b->conn),
+                                                !s->b->draining);
         if (w == IOB_WAIT_TIMEOUT) {
-            iob_conn_timed_out(s->conn);
-            bool answered = iob_conn_output(s->conn)->len > 0; /* 408: a request was partial */
+            iob_conn_timed_out(s->b->conn);
+            bool answered = iob_conn_output(s->b->conn)->len > 0; /* 408: a request was partial */
             flush(s);
             return answered ? END_LINGER : END_CLOSE;
         }
         if (w == IOB_WAIT_DRAIN) {
             s->b->draining = true;
-            iob_conn_drain(s->conn);
+            iob_conn_drain(s->b->conn);
             continue;
         }
-        ssize_t got = recv(s->fd, in + have, sizeof(in) - have, 0);
+        ssize_t got = recv(s->b->fd, in + have, sizeof(in) - have, 0);
         if (got < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         if (got <= 0) {
@@ -166,9 +162,9 @@ static void linger(struct serving *s)
 {
     char sink[4096];
     uint64_t deadline = iob_clock_now_ns() + LINGER_MS * IOB_NS_PER_MS;
-    shutdown(s->fd, SHUT_WR);
-    while (s->ops->wait_readable(s->ctx, s->fd, deadline, false) == IOB_WAIT_READY) {
-        ssize_t n = recv(s->fd, sink, sizeof(sink), 0);
+    shutdown(s->b->fd, SHUT_WR);
+    while (s->ops->wait_readable(s->ctx, s->b->fd, deadline, false) == IOB_WAIT_READY) {
+        ssize_t n = recv(s->b->fd, sink, sizeof(sink), 0);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
             return;
     }
@@ -203,7 +199,7 @@ uint64_t iob_blocking_deadline_ns(const struct iob_bconn *b)
 enum iob_turn iob_blocking_turn(struct iob_bconn *b, const struct iob_blocking_ops *ops, void *ctx,
                                 bool park_idle)
 {
-    struct serving s = {ops, ctx, b->env, b->fd, b->peer, b->conn, b};
+    struct serving s = {ops, ctx, b};
     enum end end = serve(&s, park_idle);
     if (end == END_IDLE)
         return IOB_TURN_IDLE;
