@@ -73,6 +73,16 @@ int iob_buf_append_grow(struct iob_buf *b, const void *p, size_t n)
     return 0;
 }
 
+int iob_buf_put_u64(struct iob_buf *b, uint64_t n)
+{
+    char digits[20]; /* 2^64 - 1 has 20 */
+    char *p = digits + sizeof digits;
+    do
+        *--p = (char)('0' + n % 10);
+    while (n /= 10);
+    return iob_buf_append(b, p, (size_t)(digits + sizeof digits - p));
+}
+
 int iob_buf_printf(struct iob_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -78,17 +78,6 @@ static bool has_no_content(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
-/* Appends n in decimal. */
-static int put_uint(struct iob_buf *out, unsigned long long n)
-{
-    char digits[24];
-    char *p = digits + sizeof digits;
-    do
-        *--p = (char)('0' + n % 10);
-    while (n /= 10);
-    return iob_buf_append(out, p, (size_t)(digits + sizeof digits - p));
-}
-
 /* The status line and headers. content_length < 0: a chunked body follows. Built by appends, not
  * printf: glibc's vsnprintf was 60 % of the user-space instructions of a /hello (callgrind). */
 static int write_head(struct iob_buf *out, const struct iob_response *res,
@@ -129,7 +118,7 @@ static int write_head(struct iob_buf *out, const struct iob_response *res,
     if (rc == 0 && !has_no_content(res->status) && content_length >= 0) {
         rc = iob_buf_puts(out, "Content-Length: ");
         if (rc == 0)
-            rc = put_uint(out, (unsigned long long)content_length);
+            rc = iob_buf_put_u64(out, (uint64_t)content_length);
         if (rc == 0)
             rc = iob_buf_puts(out, "\r\n");
     } else if (rc == 0 && !has_no_content(res->status)) {
