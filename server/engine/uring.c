@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -297,15 +298,29 @@ static void listen_close(struct uloop *lp)
     close(lp->listen_fd); /* after the cancel, the ring lets go of the socket */
 }
 
+/* A multishot accept keeps the RLIMIT_NOFILE of the moment it was armed (the kernel reads it
+ * then); a limit lowered since must bite as accept4's would: the connection is dropped and
+ * accepting pauses, to be armed again under the limit of now. */
+static bool over_fd_limit(int fd)
+{
+    struct rlimit lim;
+    return getrlimit(RLIMIT_NOFILE, &lim) == 0 && (rlim_t)fd >= lim.rlim_cur;
+}
+
 static void on_accept(struct uloop *lp, const struct io_uring_cqe *c)
 {
+    int res = c->res;
     if (!(c->flags & IORING_CQE_F_MORE))
         lp->accepting = false; /* ended (an error, or cancelled): armed again below */
-    if (c->res >= 0 && lp->draining)
-        close(c->res); /* taken in the moment before the cancel */
-    else if (c->res >= 0)
-        conn_new(lp, c->res);
-    else if (c->res != -ECANCELED && iob_accept_failed(-c->res) == -EMFILE) {
+    if (res >= 0 && (lp->draining || over_fd_limit(res))) {
+        close(res); /* taken in the moment before a cancel, or over the limit */
+        res = lp->draining ? -ECANCELED : -EMFILE;
+        if (lp->accepting && !lp->draining)
+            cancel(lp, L_ACCEPT);
+    }
+    if (res >= 0)
+        conn_new(lp, res);
+    else if (res != -ECANCELED && iob_accept_failed(-res) == -EMFILE && !lp->paused) {
         /* Not a spin on a full descriptor table: pause; the others go on. */
         lp->paused = true;
         timeout_at(lp, &lp->resume_ts, iob_clock_now_ns() + IOB_ACCEPT_PAUSE_MS * IOB_NS_PER_MS,
@@ -371,12 +386,16 @@ static const char *setup_hint(int err)
             disabled = 0;
         fclose(f);
     }
-    if (err == EPERM && disabled > 0)
-        snprintf(hint, sizeof(hint), "the sysctl kernel.io_uring_disabled is %d", disabled);
-    else if (err == EPERM || err == ENOSYS)
+    if (err == EPERM)
         snprintf(hint, sizeof(hint),
-                 "a seccomp profile blocks io_uring (container runtimes' default profiles do)%s",
-                 err == ENOSYS ? ", or the kernel is built without it (CONFIG_IO_URING)" : "");
+                 "the sysctl kernel.io_uring_disabled (%d here) or a seccomp profile forbids it "
+                 "(container runtimes' default profiles do)",
+                 disabled);
+    else if (err == ENOSYS)
+        snprintf(hint, sizeof(hint),
+                 "the kernel has no io_uring, or a seccomp profile hides it (the sysctl "
+                 "kernel.io_uring_disabled is %d here)",
+                 disabled);
     else if (err == EINVAL)
         snprintf(hint, sizeof(hint), "the kernel is older than this engine needs (Linux 6.0)");
     else if (err == ENOMEM)
