@@ -397,7 +397,7 @@ static const char *setup_hint(int err)
                  "kernel.io_uring_disabled is %d here)",
                  disabled);
     else if (err == EINVAL)
-        snprintf(hint, sizeof(hint), "the kernel is older than this engine needs (Linux 6.0)");
+        snprintf(hint, sizeof(hint), "the kernel is older than this engine needs (Linux 5.19)");
     else if (err == ENOMEM)
         snprintf(hint, sizeof(hint), "the locked-memory limit (ulimit -l) is too small");
     else
