@@ -39,18 +39,24 @@
 /* user_data: a loop operation is one of these small numbers; a connection's is its address with
  * the operation in the low bits (calloc'd, so 8-aligned); 0 is a completion nobody waits for. */
 enum { L_ACCEPT = 1, L_SIGNAL, L_DRAIN, L_NOW, L_GRACE, L_RESUME, L_MAX };
-enum { C_RECV = 1, C_SEND, C_TIMER, C_MASK = 7 };
+enum { C_RECV = 1, C_SEND = 2, C_TIMER = 4, C_MASK = 7 }; /* C_TIMER + slot: 4..7 */
+
+/* Timeouts a connection may have armed at once. The kernel finds a timeout to update or cancel by
+ * walking every timeout of the ring (io_timeout_extract), 5,000 of them at c=5000; so a timeout
+ * is never updated or cancelled here, only armed and left to fire, and a few slots hold the far
+ * deadline and a nearer wait side by side. */
+#define TIMER_SLOTS 4
 
 struct uconn {
     struct uloop *lp;
     struct uconn *prev, *next;
     int fd;
     struct iob_nbconn *nb;
-    unsigned inflight;           /* operations whose last completion has not come */
-    uint64_t timer_ns;           /* the armed timeout's time; 0: none */
-    struct __kernel_timespec ts; /* read by the kernel when the timeout is submitted */
-    bool receiving, sending;     /* a recv, a send is in flight */
-    bool dead;                   /* closed: freed when inflight reaches 0 */
+    unsigned inflight;              /* operations whose last completion has not come */
+    uint64_t timer_at[TIMER_SLOTS]; /* an armed timeout's time; 0: free */
+    struct __kernel_timespec timer_ts[TIMER_SLOTS]; /* read by the kernel at submission */
+    bool receiving, sending;                        /* a recv, a send is in flight */
+    bool dead;                                      /* closed: freed when inflight reaches 0 */
 };
 
 struct uloop {
@@ -119,21 +125,40 @@ static struct io_uring_sqe *conn_sqe(struct uconn *uc, unsigned op)
 
 /* Lazy: a timeout armed for earlier stays; firing early is harmless (the driver acts only on
  * what is due, then asks for the later time). So a keep-alive request, which only moves its
- * deadline later, submits no timer operation at all. */
+ * deadline later, submits no timer operation at all; a nearer wait takes a free slot. */
 static void set_timer(struct uconn *uc, uint64_t want_ns)
 {
-    if (!want_ns || (uc->timer_ns && uc->timer_ns <= want_ns))
-        return;
-    if (uc->timer_ns) { /* its own completion is nobody's: the timeout's comes when it fires */
-        struct io_uring_sqe *sqe = get_sqe(uc->lp);
-        io_uring_prep_timeout_update(sqe, ts_at(&uc->ts, want_ns), conn_op(uc, C_TIMER),
-                                     IORING_TIMEOUT_ABS);
-        io_uring_sqe_set_data64(sqe, 0);
-    } else {
-        io_uring_prep_timeout(conn_sqe(uc, C_TIMER), ts_at(&uc->ts, want_ns), 0,
-                              IORING_TIMEOUT_ABS);
+    unsigned slot = TIMER_SLOTS, latest = 0;
+    for (unsigned i = 0; i < TIMER_SLOTS && want_ns; i++) {
+        if (uc->timer_at[i] && uc->timer_at[i] <= want_ns)
+            return;
+        if (!uc->timer_at[i])
+            slot = i;
+        else if (uc->timer_at[i] > uc->timer_at[latest])
+            latest = i;
     }
-    uc->timer_ns = want_ns;
+    if (!want_ns)
+        return;
+    if (slot < TIMER_SLOTS) {
+        io_uring_prep_timeout(conn_sqe(uc, C_TIMER + slot), ts_at(&uc->timer_ts[slot], want_ns), 0,
+                              IORING_TIMEOUT_ABS);
+    } else { /* every slot later than want (rare): the latest moves; its completion is nobody's */
+        struct io_uring_sqe *sqe = get_sqe(uc->lp);
+        io_uring_prep_timeout_update(sqe, ts_at(&uc->timer_ts[latest], want_ns),
+                                     conn_op(uc, C_TIMER + latest), IORING_TIMEOUT_ABS);
+        io_uring_sqe_set_data64(sqe, 0);
+        slot = latest;
+    }
+    uc->timer_at[slot] = want_ns;
+}
+
+/* The driver goes once the connection is closed and no send reads its output. */
+static void drop_driver(struct uconn *uc)
+{
+    if (uc->dead && !uc->sending) {
+        iob_nb_free(uc->nb);
+        uc->nb = NULL;
+    }
 }
 
 static void conn_free(struct uconn *uc)
@@ -145,12 +170,12 @@ static void conn_free(struct uconn *uc)
         lp->conns = uc->next;
     if (uc->next)
         uc->next->prev = uc->prev;
-    iob_nb_free(uc->nb); /* only now: a send in flight reads its output */
+    iob_nb_free(uc->nb);
     free(uc);
 }
 
-/* Ends a connection: closed (reset: with an RST), or refused with the 503. Its operations in
- * flight are cancelled; it is freed when the last completes. */
+/* Ends a connection: closed (reset: with an RST), or refused with the 503. Its recv and send in
+ * flight are cancelled, its timeouts left to fire; it is freed when the last has completed. */
 static void conn_end(struct uconn *uc, bool refuse, bool reset)
 {
     struct uloop *lp = uc->lp;
@@ -158,13 +183,12 @@ static void conn_end(struct uconn *uc, bool refuse, bool reset)
         cancel(lp, conn_op(uc, C_RECV));
     if (uc->sending)
         cancel(lp, conn_op(uc, C_SEND));
-    if (uc->timer_ns)
-        cancel(lp, conn_op(uc, C_TIMER));
     if (refuse)
         iob_accept_reject(uc->fd);
     else
         iob_accept_end(uc->fd, reset); /* the ring holds the socket until the cancels are done */
     uc->dead = true;
+    drop_driver(uc);
     lp->n_open--;
     if (lp->draining && lp->n_open == 0)
         lp->stop = true;
@@ -246,14 +270,17 @@ static void on_conn(struct uloop *lp, struct uconn *uc, unsigned op, const struc
         else if (live)
             io_failed(uc, c->res);
     } else {
-        uc->timer_ns = 0; /* fired: apply() arms it again, also when it came early */
+        uc->timer_at[op - C_TIMER] = 0; /* fired: apply() arms it again, also when early */
         if (c->res == -ETIME && live)
             iob_nb_timer(uc->nb, iob_clock_now_ns());
     }
-    if (--uc->inflight == 0 && !live)
-        conn_free(uc);
-    else if (live)
+    uc->inflight--;
+    if (live)
         apply(uc);
+    else if (!uc->inflight)
+        conn_free(uc);
+    else
+        drop_driver(uc);
 }
 
 static void conn_new(struct uloop *lp, int fd)
