@@ -113,7 +113,9 @@ def main():
     facts = [("date", stamp), ("kernel", os.uname().release),
              ("liburing", run.first_line(["dpkg-query", "-W", "-f=${Version}", "liburing2"])),
              ("pinning", "server on CPU 0; wrk (1 thread) and driver on CPU 1"),
-             ("run", f"{args.seconds} s per case, {args.rounds} rounds, servers in turn")]
+             ("run", f"{args.seconds} s per case, {args.rounds} rounds, servers in turn"),
+             ("figures", "syscalls/req from the run under perf, CPU us/req from the runs "
+              "without it; load 1 min is the load average as each case began")]
     rows = []
     for rnd in range(1, args.rounds + 1):
         for name in servers:

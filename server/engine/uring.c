@@ -80,6 +80,15 @@ static struct io_uring_sqe *get_sqe(struct uloop *lp)
     return sqe;
 }
 
+/* A loop operation's submission entry, or one whose completion is nobody's (user_data 0). */
+static struct io_uring_sqe *loop_sqe(struct uloop *lp, uint64_t user_data)
+{
+    struct io_uring_sqe *sqe = get_sqe(lp);
+    io_uring_sqe_set_data64(sqe, user_data); /* the prep functions leave it */
+    return sqe;
+}
+
+/* The clocks agree: IORING_TIMEOUT_ABS is CLOCK_MONOTONIC, as iob_clock_now_ns(). */
 static struct __kernel_timespec *ts_at(struct __kernel_timespec *ts, uint64_t at_ns)
 {
     *ts = (struct __kernel_timespec){.tv_sec = (long long)(at_ns / IOB_NS_PER_SEC),
@@ -87,27 +96,14 @@ static struct __kernel_timespec *ts_at(struct __kernel_timespec *ts, uint64_t at
     return ts;
 }
 
-/* The clocks agree: IORING_TIMEOUT_ABS is CLOCK_MONOTONIC, as iob_clock_now_ns(). */
-static void timeout_at(struct uloop *lp, struct __kernel_timespec *ts, uint64_t at_ns,
-                       uint64_t user_data)
+static void timeout_at(struct io_uring_sqe *sqe, struct __kernel_timespec *ts, uint64_t at_ns)
 {
-    struct io_uring_sqe *sqe = get_sqe(lp);
     io_uring_prep_timeout(sqe, ts_at(ts, at_ns), 0, IORING_TIMEOUT_ABS);
-    io_uring_sqe_set_data64(sqe, user_data);
-}
-
-static void poll_in(struct uloop *lp, int fd, uint64_t user_data)
-{
-    struct io_uring_sqe *sqe = get_sqe(lp);
-    io_uring_prep_poll_add(sqe, fd, POLLIN);
-    io_uring_sqe_set_data64(sqe, user_data);
 }
 
 static void cancel(struct uloop *lp, uint64_t user_data)
 {
-    struct io_uring_sqe *sqe = get_sqe(lp);
-    io_uring_prep_cancel64(sqe, user_data, 0);
-    io_uring_sqe_set_data64(sqe, 0);
+    io_uring_prep_cancel64(loop_sqe(lp, 0), user_data, 0);
 }
 
 static uint64_t conn_op(const struct uconn *uc, unsigned op)
@@ -117,10 +113,8 @@ static uint64_t conn_op(const struct uconn *uc, unsigned op)
 
 static struct io_uring_sqe *conn_sqe(struct uconn *uc, unsigned op)
 {
-    struct io_uring_sqe *sqe = get_sqe(uc->lp);
-    io_uring_sqe_set_data64(sqe, conn_op(uc, op));
     uc->inflight++;
-    return sqe;
+    return loop_sqe(uc->lp, conn_op(uc, op));
 }
 
 /* Lazy: a timeout armed for earlier stays; firing early is harmless (the driver acts only on
@@ -140,13 +134,10 @@ static void set_timer(struct uconn *uc, uint64_t want_ns)
     if (!want_ns)
         return;
     if (slot < TIMER_SLOTS) {
-        io_uring_prep_timeout(conn_sqe(uc, C_TIMER + slot), ts_at(&uc->timer_ts[slot], want_ns), 0,
-                              IORING_TIMEOUT_ABS);
-    } else { /* every slot later than want (rare): the latest moves; its completion is nobody's */
-        struct io_uring_sqe *sqe = get_sqe(uc->lp);
-        io_uring_prep_timeout_update(sqe, ts_at(&uc->timer_ts[latest], want_ns),
+        timeout_at(conn_sqe(uc, C_TIMER + slot), &uc->timer_ts[slot], want_ns);
+    } else { /* every slot later than want (rare): the latest moves, at the cost of the walk */
+        io_uring_prep_timeout_update(loop_sqe(uc->lp, 0), ts_at(&uc->timer_ts[latest], want_ns),
                                      conn_op(uc, C_TIMER + latest), IORING_TIMEOUT_ABS);
-        io_uring_sqe_set_data64(sqe, 0);
         slot = latest;
     }
     uc->timer_at[slot] = want_ns;
@@ -318,9 +309,8 @@ static void listen_arm(struct uloop *lp)
 {
     if (lp->accepting || lp->paused || lp->draining)
         return;
-    struct io_uring_sqe *sqe = get_sqe(lp);
-    io_uring_prep_multishot_accept(sqe, lp->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, L_ACCEPT);
+    io_uring_prep_multishot_accept(loop_sqe(lp, L_ACCEPT), lp->listen_fd, NULL, NULL,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
     lp->accepting = true;
 }
 
@@ -356,8 +346,8 @@ static void on_accept(struct uloop *lp, const struct io_uring_cqe *c)
     else if (res != -ECANCELED && iob_accept_failed(-res) == -EMFILE && !lp->paused) {
         /* Not a spin on a full descriptor table: pause; the others go on. */
         lp->paused = true;
-        timeout_at(lp, &lp->resume_ts, iob_clock_now_ns() + IOB_ACCEPT_PAUSE_MS * IOB_NS_PER_MS,
-                   L_RESUME);
+        timeout_at(loop_sqe(lp, L_RESUME), &lp->resume_ts,
+                   iob_clock_now_ns() + IOB_ACCEPT_PAUSE_MS * IOB_NS_PER_MS);
     }
     listen_arm(lp);
 }
@@ -377,7 +367,7 @@ static void on_drain(struct uloop *lp)
     if (lp->n_open == 0)
         lp->stop = true;
     else
-        timeout_at(lp, &lp->grace_ts, iob_stop_grace_deadline_ns(), L_GRACE);
+        timeout_at(loop_sqe(lp, L_GRACE), &lp->grace_ts, iob_stop_grace_deadline_ns());
 }
 
 static void on_loop(struct uloop *lp, unsigned op, const struct io_uring_cqe *c)
@@ -388,7 +378,7 @@ static void on_loop(struct uloop *lp, unsigned op, const struct io_uring_cqe *c)
         break;
     case L_SIGNAL:
         iob_stop_take(); /* raises the drain or now descriptor, polled below */
-        poll_in(lp, iob_stop_signal_fd(), L_SIGNAL);
+        io_uring_prep_poll_add(loop_sqe(lp, L_SIGNAL), iob_stop_signal_fd(), POLLIN);
         break;
     case L_DRAIN:
         on_drain(lp);
@@ -408,40 +398,26 @@ static void on_loop(struct uloop *lp, unsigned op, const struct io_uring_cqe *c)
     }
 }
 
-/* Why io_uring cannot be had, for the start-up error. */
-static const char *setup_hint(int err)
-{
-    static char hint[160];
-    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
-    int disabled = 0;
-    if (f) {
-        if (fscanf(f, "%d", &disabled) != 1)
-            disabled = 0;
-        fclose(f);
-    }
-    if (err == EPERM)
-        snprintf(hint, sizeof(hint),
-                 "the sysctl kernel.io_uring_disabled (%d here) or a seccomp profile forbids it "
-                 "(container runtimes' default profiles do)",
-                 disabled);
-    else if (err == ENOSYS)
-        snprintf(hint, sizeof(hint),
-                 "the kernel has no io_uring, or a seccomp profile hides it (the sysctl "
-                 "kernel.io_uring_disabled is %d here)",
-                 disabled);
-    else if (err == EINVAL)
-        snprintf(hint, sizeof(hint), "the kernel is older than this engine needs (Linux 5.19)");
-    else if (err == ENOMEM)
-        snprintf(hint, sizeof(hint), "the locked-memory limit (ulimit -l) is too small");
-    else
-        snprintf(hint, sizeof(hint), "the kernel refused it");
-    return hint;
-}
-
+/* Why io_uring cannot be had, for the start-up error: the errno, what causes it, the sysctl. */
 static int setup_failed(const char *what, int rc)
 {
-    iob_log(IOB_LOG_ERROR, "uring: %s: %s: %s; run with --mode evented instead", what,
-            strerror(-rc), setup_hint(-rc));
+    const char *why = rc == -EPERM
+                          ? "the sysctl kernel.io_uring_disabled or a seccomp profile forbids it "
+                            "(container runtimes' default profiles do)"
+                      : rc == -ENOSYS ? "the kernel has no io_uring, or a seccomp profile hides it"
+                      : rc == -EINVAL ? "the kernel is older than this engine needs (Linux 5.19)"
+                      : rc == -ENOMEM ? "the locked-memory limit (ulimit -l) is too small"
+                                      : "the kernel refused it";
+    int disabled = -1;
+    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r"); /* Linux 6.6 and later */
+    if (f) {
+        disabled = fscanf(f, "%d", &disabled) == 1 ? disabled : -1;
+        fclose(f);
+    }
+    iob_log(IOB_LOG_ERROR,
+            "uring: %s: %s: %s (kernel.io_uring_disabled = %d here; -1: none); run with --mode "
+            "evented instead",
+            what, strerror(-rc), why, disabled);
     return rc;
 }
 
@@ -484,9 +460,9 @@ static int ring_open(struct uloop *lp)
 static int serve(struct uloop *lp)
 {
     listen_arm(lp);
-    poll_in(lp, iob_stop_signal_fd(), L_SIGNAL);
-    poll_in(lp, iob_stop_drain_fd(), L_DRAIN);
-    poll_in(lp, iob_stop_now_fd(), L_NOW);
+    io_uring_prep_poll_add(loop_sqe(lp, L_SIGNAL), iob_stop_signal_fd(), POLLIN);
+    io_uring_prep_poll_add(loop_sqe(lp, L_DRAIN), iob_stop_drain_fd(), POLLIN);
+    io_uring_prep_poll_add(loop_sqe(lp, L_NOW), iob_stop_now_fd(), POLLIN);
     while (!lp->stop) {
         int rc = io_uring_submit_and_wait(&lp->ring, 1);
         if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
