@@ -5,7 +5,7 @@ MODE   ?= evented
 LISTEN ?= 127.0.0.1:8080
 JOBS   ?= $(shell nproc)
 
-BUILD_PKGS := gcc make cmake pkg-config libevent-dev node-llhttp libinih-dev scdoc
+BUILD_PKGS := gcc make cmake pkg-config libevent-dev node-llhttp libinih-dev scdoc liburing-dev
 TEST_PKGS  := $(BUILD_PKGS) libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev curl prometheus \
               chromium man-db logrotate systemd python3 haproxy nginx
 DEB_PKGS   := $(BUILD_PKGS) dpkg-dev file

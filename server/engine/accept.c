@@ -34,39 +34,57 @@ static void send_overload(int fd)
     close(fd);
 }
 
+int iob_accept_failed(int err)
+{
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        /* Not a spin on a listen socket that stays readable: the caller pauses. */
+        iob_log_ratelimited(&emfile_logged_ns, IOB_LOG_WARN,
+                            "accept: %s; pausing accepts for %d ms (%zu connections open)",
+                            strerror(err), IOB_ACCEPT_PAUSE_MS, iob_accept_open());
+        return -EMFILE;
+    }
+    if (err != EAGAIN && err != EINTR && err != ECONNABORTED)
+        iob_log(IOB_LOG_WARN, "accept: %s", strerror(err));
+    return -EAGAIN;
+}
+
+/* Admits fd from sa, or sends it the 503 over max_connections and returns -EAGAIN. */
+static int admit(int fd, const struct sockaddr *sa, size_t max_connections, char peer[IOB_PEER_MAX])
+{
+    /* Counted before the check, so loops accepting at once cannot both take the last slot. */
+    if (atomic_fetch_add(&n_open, 1) >= max_connections) {
+        atomic_fetch_sub(&n_open, 1);
+        send_overload(fd); /* no thread, no connection state is made for it */
+        return -EAGAIN;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    iob_addr_host(sa, peer, IOB_PEER_MAX);
+    iob_metrics_conn_opened();
+    return fd;
+}
+
 int iob_accept_next(int listen_fd, size_t max_connections, char peer[IOB_PEER_MAX])
 {
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t sslen = sizeof(ss);
         int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            int err = errno;
-            if (err == EINTR || err == ECONNABORTED)
-                continue;
-            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-                /* Not a spin on a listen socket that stays readable: the caller pauses. */
-                iob_log_ratelimited(&emfile_logged_ns, IOB_LOG_WARN,
-                                    "accept: %s; pausing accepts for %d ms (%zu connections open)",
-                                    strerror(err), IOB_ACCEPT_PAUSE_MS, iob_accept_open());
-                return -EMFILE;
-            }
-            if (err != EAGAIN)
-                iob_log(IOB_LOG_WARN, "accept: %s", strerror(err));
-            return -EAGAIN;
-        }
-        /* Counted before the check, so loops accepting at once cannot both take the last slot. */
-        if (atomic_fetch_add(&n_open, 1) >= max_connections) {
-            atomic_fetch_sub(&n_open, 1);
-            send_overload(fd); /* no thread, no connection state is made for it */
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
             continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        iob_addr_host((struct sockaddr *)&ss, peer, IOB_PEER_MAX);
-        iob_metrics_conn_opened();
-        return fd;
+        if (fd < 0)
+            return iob_accept_failed(errno);
+        if (admit(fd, (struct sockaddr *)&ss, max_connections, peer) >= 0)
+            return fd;
     }
+}
+
+int iob_accept_take(int fd, size_t max_connections, char peer[IOB_PEER_MAX])
+{
+    struct sockaddr_storage ss = {.ss_family = AF_UNSPEC};
+    socklen_t sslen = sizeof(ss);
+    (void)getpeername(fd, (struct sockaddr *)&ss, &sslen); /* gone already: "?" as the peer */
+    return admit(fd, (struct sockaddr *)&ss, max_connections, peer);
 }
 
 static void uncount(void)

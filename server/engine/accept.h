@@ -18,6 +18,12 @@
  * the descriptor table (or memory) is full: logged here at most once a second; the caller
  * stops accepting for IOB_ACCEPT_PAUSE_MS and goes on serving. */
 int iob_accept_next(int listen_fd, size_t max_connections, char peer[IOB_PEER_MAX]);
+/* The same admission for fd, accepted already (an io_uring accept): returns fd, admitted, or
+ * -EAGAIN when it got the 503 and was closed. */
+int iob_accept_take(int fd, size_t max_connections, char peer[IOB_PEER_MAX]);
+/* An accept that failed with err (positive errno), classified and logged as iob_accept_next()
+ * does: returns -EMFILE (pause accepting) or -EAGAIN (go on). */
+int iob_accept_failed(int err);
 /* Closes an admitted connection and uncounts it; with reset, abortively (an RST, for a /fault
  * reset). Takes ownership of fd. */
 void iob_accept_end(int fd, bool reset);

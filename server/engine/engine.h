@@ -54,3 +54,4 @@ int iob_threaded_run(const struct iob_engine_args *args);
 int iob_pool_run(const struct iob_engine_args *args);
 int iob_workers_run(const struct iob_engine_args *args);
 int iob_executor_run(const struct iob_engine_args *args);
+int iob_uring_run(const struct iob_engine_args *args);

@@ -72,6 +72,16 @@ static const struct iob_engine engines[] = {
                .breaks_first = "CPU work beyond the threads: it queues, the loop stays free"},
      .resolve = resolve_executor,
      .run = iob_executor_run},
+    {.model = {.name = "uring",
+               .summary =
+                   "one io_uring on one OS thread; the kernel completes reads, writes, timers",
+               .wait_costs_thread = false,
+               .cpu_stalls_others = true,
+               .cpu_lanes = 1,
+               .threads_at_rest = 1,
+               .threads_per_conn = 0,
+               .breaks_first = "CPU work: one busy request stalls every client, as in evented"},
+     .run = iob_uring_run},
 };
 
 #define N_ENGINES (sizeof engines / sizeof engines[0])
