@@ -118,11 +118,13 @@ proxy-test:
 	        --proxies haproxy,nginx,varnish,none --markdown build/proxy-$$mode.md || exit 1; \
 	done
 
-# `make soak [SOAK_SECONDS=600] [MODES="evented threaded"]`: mixed wrk traffic (every endpoint,
-# 4xx, malformed, pipelined, bodies, resets) against each model for SOAK_SECONDS, under the
-# release build and the ASan+UBSan build; checks no crash, no leak at exit, release RSS flat
-# within 10 % after the first minute, fds back to idle. The models come from
-# `iobound --list-modes=json`, or MODES. Never part of `make test`. See tests/soak/run.py.
+# `make soak [SOAK_SECONDS=600] [MODES="evented threaded"] [SOAK_JOBS=N]`: mixed wrk traffic
+# (every endpoint, 4xx, malformed, pipelined, bodies, every /fault kind, resets) against each
+# model for SOAK_SECONDS, under the release build and the ASan+UBSan build; checks no crash, no
+# leak at exit, release RSS flat within 10 % after the first minute, fds back to idle. The
+# models come from `iobound --list-modes=json`, or MODES. The models of a build run side by side
+# (each on its own port, a bounded load), the builds one after the other: about
+# 2 x SOAK_SECONDS in all. Never part of `make test`. See tests/soak/run.py.
 SOAK_SECONDS ?= 600
 SOAK_PKGS := $(BUILD_PKGS) python3 wrk
 
@@ -134,4 +136,4 @@ soak:
 	cmake -S . -B build-asan $(CMAKE_FLAGS) -DIOB_TESTS=OFF -DIOB_SANITIZE=address,undefined
 	cmake --build build-asan -j$(JOBS) --target iobound
 	/usr/bin/python3 tests/soak/run.py --seconds $(SOAK_SECONDS) $(if $(MODES),--modes "$(MODES)") \
-	    --out build/soak release=build/iobound asan=build-asan/iobound
+	    $(if $(SOAK_JOBS),--jobs $(SOAK_JOBS)) --out build/soak release=build/iobound asan=build-asan/iobound
