@@ -102,21 +102,20 @@ demo:
 	@./.ci/install-deps $(BUILD_PKGS) libcurl4-openssl-dev gnuplot-nox python3
 	./bench/demo/run.sh
 
-# `make proxy-test`: haproxy, nginx and Varnish in front of iobound (each mode), fed the whole
-# smuggling corpus tests/proxy/cases.tsv; a table per proxy, exit 1 on any desync. A few minutes;
-# a short subset runs in `make test` as proxy.smoke.*. See tests/proxy/run.py.
-PROXY_PKGS := $(BUILD_PKGS) python3 haproxy nginx varnish
-PROXY_MODES ?= evented threaded
+# `make proxy-test [PROXY_MODES="pool,workers"]`: haproxy, nginx, Varnish and Squid in front of
+# iobound, every model of `iobound --list-modes=json` side by side (or PROXY_MODES), fed the whole
+# smuggling corpus tests/proxy/cases.tsv; a table per proxy and model, the Markdown in
+# build/proxy-results.md (tests/proxy/results.md is a copy), exit 1 on any desync. A few
+# minutes; a short subset runs in `make test` as proxy.smoke.*. See tests/proxy/run.py.
+PROXY_PKGS := $(BUILD_PKGS) python3 haproxy nginx varnish squid
 
 .PHONY: proxy-test
 proxy-test:
 	@./.ci/install-deps $(PROXY_PKGS)
 	cmake -S . -B build $(CMAKE_FLAGS) -DIOB_TESTS=OFF
 	cmake --build build -j$(JOBS) --target iobound
-	for mode in $(PROXY_MODES); do \
-	    /usr/bin/python3 tests/proxy/run.py --bin build/iobound --mode $$mode \
-	        --proxies haproxy,nginx,varnish,none --markdown build/proxy-$$mode.md || exit 1; \
-	done
+	/usr/bin/python3 tests/proxy/run.py --bin build/iobound $(if $(PROXY_MODES),--modes "$(PROXY_MODES)") \
+	    --proxies haproxy,nginx,varnish,squid,none --markdown build/proxy-results.md
 
 # `make soak [SOAK_SECONDS=600] [MODES="evented threaded"] [SOAK_JOBS=N]`: mixed wrk traffic
 # (every endpoint, 4xx, malformed, pipelined, bodies, every /fault kind, resets) against each
