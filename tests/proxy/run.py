@@ -180,7 +180,7 @@ def summarize_requests(data):
         cl = fields.get("content-length", [])
         clean = clean and not (te and cl) and len(cl) <= 1 and te.lower() in ("", "chunked")
         if te:
-            req += " TE=" + te
+            req += " TE=" + te + (" CL=" + ",".join(cl) if cl else "")
             used = chunked_length(body) if "chunked" in te.lower() else len(body)
         elif cl:
             req += " CL=" + ",".join(cl)
