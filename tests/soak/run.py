@@ -71,7 +71,7 @@ def proc_status(pid):
 
 class Resetter(threading.Thread):
     """Clients that vanish: each opens a connection, sends part of a request (or a whole slow
-    one), waits a little and closes with a reset (SO_LINGER 0). About 15 a second. The /cpu one
+    one), waits a little and closes with a reset (SO_LINGER 0). About 17 a second. The /cpu one
     resets while the step runs (on a CPU thread, in the models that have them)."""
 
     KINDS = [
