@@ -125,7 +125,7 @@ proxy-test:
 # (each on its own port, a bounded load), the builds one after the other: about
 # 2 x SOAK_SECONDS in all. Never part of `make test`. See tests/soak/run.py.
 SOAK_SECONDS ?= 600
-SOAK_PKGS := $(BUILD_PKGS) python3 wrk
+SOAK_PKGS := $(BUILD_PKGS) python3 wrk iproute2
 
 .PHONY: soak
 soak:
