@@ -102,29 +102,30 @@ demo:
 	@./.ci/install-deps $(BUILD_PKGS) libcurl4-openssl-dev gnuplot-nox python3
 	./bench/demo/run.sh
 
-# `make proxy-test`: haproxy, nginx and Varnish in front of iobound (each mode), fed the whole
-# smuggling corpus tests/proxy/cases.tsv; a table per proxy, exit 1 on any desync. A few minutes;
-# a short subset runs in `make test` as proxy.smoke.*. See tests/proxy/run.py.
-PROXY_PKGS := $(BUILD_PKGS) python3 haproxy nginx varnish
-PROXY_MODES ?= evented threaded
+# `make proxy-test [PROXY_MODES="pool,workers"]`: haproxy, nginx, Varnish and Squid in front of
+# iobound, every model of `iobound --list-modes=json` side by side (or PROXY_MODES), fed the whole
+# smuggling corpus tests/proxy/cases.tsv; a table per proxy and model, the Markdown in
+# build/proxy-results.md (tests/proxy/results.md is a copy), exit 1 on any desync. A few
+# minutes; a short subset runs in `make test` as proxy.smoke.*. See tests/proxy/run.py.
+PROXY_PKGS := $(BUILD_PKGS) python3 haproxy nginx varnish squid
 
 .PHONY: proxy-test
 proxy-test:
 	@./.ci/install-deps $(PROXY_PKGS)
 	cmake -S . -B build $(CMAKE_FLAGS) -DIOB_TESTS=OFF
 	cmake --build build -j$(JOBS) --target iobound
-	for mode in $(PROXY_MODES); do \
-	    /usr/bin/python3 tests/proxy/run.py --bin build/iobound --mode $$mode \
-	        --proxies haproxy,nginx,varnish,none --markdown build/proxy-$$mode.md || exit 1; \
-	done
+	/usr/bin/python3 tests/proxy/run.py --bin build/iobound $(if $(PROXY_MODES),--modes "$(PROXY_MODES)") \
+	    --proxies haproxy,nginx,varnish,squid,none --markdown build/proxy-results.md
 
-# `make soak [SOAK_SECONDS=600] [MODES="evented threaded"]`: mixed wrk traffic (every endpoint,
-# 4xx, malformed, pipelined, bodies, resets) against each model for SOAK_SECONDS, under the
-# release build and the ASan+UBSan build; checks no crash, no leak at exit, release RSS flat
-# within 10 % after the first minute, fds back to idle. The models come from
-# `iobound --list-modes=json`, or MODES. Never part of `make test`. See tests/soak/run.py.
+# `make soak [SOAK_SECONDS=600] [MODES="evented threaded"] [SOAK_JOBS=N]`: mixed wrk traffic
+# (every endpoint, 4xx, malformed, pipelined, bodies, every /fault kind, resets) against each
+# model for SOAK_SECONDS, under the release build and the ASan+UBSan build; checks no crash, no
+# leak at exit, release RSS flat within 10 % after the first minute, fds back to idle. The
+# models come from `iobound --list-modes=json`, or MODES. The models of a build run side by side
+# (each on its own port, a bounded load), the builds one after the other: about
+# 2 x SOAK_SECONDS in all. Never part of `make test`. See tests/soak/run.py.
 SOAK_SECONDS ?= 600
-SOAK_PKGS := $(BUILD_PKGS) python3 wrk
+SOAK_PKGS := $(BUILD_PKGS) python3 wrk iproute2
 
 .PHONY: soak
 soak:
@@ -134,4 +135,4 @@ soak:
 	cmake -S . -B build-asan $(CMAKE_FLAGS) -DIOB_TESTS=OFF -DIOB_SANITIZE=address,undefined
 	cmake --build build-asan -j$(JOBS) --target iobound
 	/usr/bin/python3 tests/soak/run.py --seconds $(SOAK_SECONDS) $(if $(MODES),--modes "$(MODES)") \
-	    --out build/soak release=build/iobound asan=build-asan/iobound
+	    $(if $(SOAK_JOBS),--jobs $(SOAK_JOBS)) --out build/soak release=build/iobound asan=build-asan/iobound

@@ -178,7 +178,8 @@ static void advance(struct iob_nbconn *nb)
             nb->closing = true;
         if (nb->plan && nb->cpu == CPU_NONE && !nb->step_ended)
             run_due(nb, iob_clock_now_ns());
-        if (nb->plan && nb->step_ended && !output_pending(nb)) {
+        /* A gone client's output is dropped, also a drip piece run_due() just added for it. */
+        if (nb->plan && nb->step_ended && (nb->gone || !output_pending(nb))) {
             iob_exchange_finish(nb->conn);
             nb->plan = NULL;
             nb->step_ended = false;

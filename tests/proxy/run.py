@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
 """Real proxies in front of iobound on loopback, fed the smuggling corpus (tests/proxy/cases.tsv).
 
-  client -> proxy (haproxy | nginx | varnish | none) -> tap -> iobound
+  client -> proxy (haproxy | nginx | varnish | squid | none) -> tap -> iobound
 
 The tap is a byte relay that records what the proxy forwards and what iobound answers. For each
 case the client sends the bytes, reads every answer, then sends GET /status/226 on the same
 connection (when still open) and on a new one. A 418 anywhere, or a probe answered by anything
 but its own 226, is a desync; every other outcome (the proxy refuses, iobound refuses, or both
-agree and serve) is fine. Prints one table per proxy and exits 1 on a desync, 77 when a proxy
-named in --proxies is not installed (ctest: skipped), 2 on usage errors.
+agree and serve) is fine. Prints one table per proxy and model and exits 1 on a desync, 77 when
+a proxy named in --proxies is not installed (ctest: skipped), 2 on usage errors.
 
-  run.py --bin build/iobound [--mode evented] [--proxies haproxy,nginx,varnish,none]
-         [--cases a,b,...] [--markdown FILE] [--time-scale N]
+Every model of `BIN --list-modes=json` by default (--modes or --mode pick some), each with its
+own iobound, taps and proxies on ports of their own, the models side by side (--jobs).
+
+  run.py --bin build/iobound [--modes evented,threaded | --mode evented] [--jobs N]
+         [--proxies haproxy,nginx,varnish,squid,none] [--cases a,b,...] [--markdown FILE]
+         [--time-scale N]
 
 Loopback only, every wait bounded; the processes it starts are stopped by their pid.
 """
 import argparse
+import concurrent.futures
+import json
 import os
 import re
 import select
@@ -145,17 +151,26 @@ def chunked_length(body):
             return None
 
 
+# A header line as RFC 9112 has it: a token, a colon, a value; no fold, no bare CR or LF.
+CLEAN_FIELD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t]*[^\r\n\x00]*")
+
+
 def summarize_requests(data):
-    """What a proxy forwarded on one upstream connection, framing only:
-    'POST /echo CL=3' + ... ; anything it cannot frame is shown as raw bytes."""
+    """What a proxy forwarded on one upstream connection, framing only: (a list of
+    'POST /echo CL=3', ...; anything it cannot frame is shown as raw bytes, and whether every
+    request was framed without doubt: clean header lines, and one Content-Length or
+    Transfer-Encoding: chunked, not both)."""
     parts = []
+    clean = True
     while data:
         end = data.find(b"\r\n\r\n")
         if end < 0:
             parts.append("%d raw bytes" % len(data))
+            clean = False
             break
         lines = data[:end].decode("latin-1").split("\r\n")
         fields = {}
+        clean = clean and all(CLEAN_FIELD.fullmatch(line) for line in lines[1:])
         for line in lines[1:]:
             name, _, value = line.partition(":")
             fields.setdefault(name.strip().lower(), []).append(value.strip())
@@ -163,8 +178,9 @@ def summarize_requests(data):
         body = data[end + 4:]
         te = ",".join(fields.get("transfer-encoding", []))
         cl = fields.get("content-length", [])
+        clean = clean and not (te and cl) and len(cl) <= 1 and te.lower() in ("", "chunked")
         if te:
-            req += " TE=" + te
+            req += " TE=" + te + (" CL=" + ",".join(cl) if cl else "")
             used = chunked_length(body) if "chunked" in te.lower() else len(body)
         elif cl:
             req += " CL=" + ",".join(cl)
@@ -174,10 +190,11 @@ def summarize_requests(data):
         if used is None:
             used = len(body)
             req += " (unframed)"
+            clean = False
         if not req.startswith("GET /status/%d" % PROBE_STATUS):
             parts.append(req)
         data = body[used:]
-    return " + ".join(parts)
+    return parts, clean
 
 
 class Tap:
@@ -253,19 +270,22 @@ class Tap:
             time.sleep(0.02)
 
     def since(self, mark):
-        """(what was forwarded, iobound's statuses) after mark, per upstream connection, the
-        probes (GET /status/226) left out."""
+        """(what was forwarded, iobound's statuses, whether the proxy forwarded the smuggled GET
+        as a request of its own, on a connection where every request was framed without doubt)
+        after mark, per upstream connection, the probes (GET /status/226) left out."""
         with self.lock:
             events = self.events[mark:]
         ups, downs = {}, {}
         for cid, direction, data in events:
             (ups if direction == "up" else downs).setdefault(cid, bytearray()).extend(data)
-        parts = [summarize_requests(bytes(d)) for d in ups.values()]
-        forwarded = "; ".join(p for p in parts if p) or "nothing"
+        framed = [summarize_requests(bytes(d)) for d in ups.values()]
+        forwarded = "; ".join(" + ".join(p) for p, _ in framed if p) or "nothing"
+        as_request = any(clean and any(r.startswith("GET /status/%d" % SMUGGLED_STATUS)
+                                       for r in p) for p, clean in framed)
         statuses = []
         for d in downs.values():
             statuses += [x for x in parse_responses(bytes(d))[0] if x != PROBE_STATUS]
-        return forwarded, statuses
+        return forwarded, statuses, as_request
 
 
 def free_port():
@@ -338,11 +358,31 @@ backend iobound {{ .host = "127.0.0.1"; .port = "{tap}"; }}
 sub vcl_recv {{ return (pass); }}
 """
 
+# A reverse proxy (accel) to one origin, caching nothing, both sides kept alive.
+SQUID_CONF = """\
+http_port 127.0.0.1:{port} accel defaultsite=iobound no-vhost
+cache_peer 127.0.0.1 parent {tap} 0 no-query originserver name=iobound
+cache_peer_access iobound allow all
+never_direct allow all
+http_access allow all
+cache deny all
+cache_mem 8 MB
+access_log none
+cache_log {dir}/cache.log
+pid_filename {dir}/squid.pid
+coredump_dir {dir}
+netdb_filename none
+pinger_enable off
+visible_hostname iobound-proxy-test
+shutdown_lifetime 1 seconds
+"""
+
 
 class Proxy:
     """One proxy process in front of the tap, started from a config written to a temp dir."""
 
-    BINARIES = {"haproxy": "haproxy", "nginx": "nginx", "varnish": "varnishd", "none": None}
+    BINARIES = {"haproxy": "haproxy", "nginx": "nginx", "varnish": "varnishd", "squid": "squid",
+                "none": None}
 
     def __init__(self, name, tap_port, workdir):
         self.name = name
@@ -365,6 +405,14 @@ class Proxy:
             with open(cfg, "w") as f:
                 f.write(NGINX_CONF.format(port=self.port, tap=tap_port, dir=d))
             argv = ["nginx", "-p", d, "-c", cfg, "-e", os.path.join(d, "error.log")]
+        elif name == "squid":
+            cfg = os.path.join(d, "squid.conf")
+            with open(cfg, "w") as f:
+                f.write(SQUID_CONF.format(port=self.port, tap=tap_port, dir=d))
+            # Started as root, squid works as its own user (proxy): its files go in d.
+            os.chmod(workdir, 0o755)
+            os.chmod(d, 0o777)
+            argv = ["squid", "-N", "-f", cfg]
         else:
             vcl = os.path.join(d, "default.vcl")
             with open(vcl, "w") as f:
@@ -389,7 +437,7 @@ class Proxy:
         if self.name == "none":
             return "no proxy: client -> tap -> iobound"
         argv = {"haproxy": ["haproxy", "-v"], "nginx": ["nginx", "-v"],
-                "varnish": ["varnishd", "-V"]}[self.name]
+                "varnish": ["varnishd", "-V"], "squid": ["squid", "-v"]}[self.name]
         out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
         return (out.stdout + out.stderr).strip().splitlines()[0]
 
@@ -465,9 +513,13 @@ def run_case(front, tap, name, data):
     if s3:
         s3.close()
     tap.quiet()
-    forwarded, upstream = tap.since(mark)
+    forwarded, upstream, split = tap.since(mark)
     problems = []
-    if SMUGGLED_STATUS in answers + (same_status or []) + fresh_status + upstream:
+    # The proxy itself read the client's bytes as two requests and forwarded the GET as one
+    # (iobound answered what it was sent): the proxy's reading, noted, not a desync between
+    # it and iobound. A 418 iobound answered from inside a forwarded body is one.
+    split = split and upstream.count(SMUGGLED_STATUS) == 1
+    if SMUGGLED_STATUS in answers + (same_status or []) + fresh_status + upstream and not split:
         problems.append("the smuggled GET /status/418 was served")
     if same_status is not None and same_status != [PROBE_STATUS]:
         problems.append("the next request on the same connection got %s" % fmt(same_status))
@@ -479,15 +531,21 @@ def run_case(front, tap, name, data):
         "name": name, "client": fmt(answers) + (" +%dB" % len(rest) if rest else ""),
         "forwarded": forwarded, "iobound": fmt(upstream),
         "same": "closed" if same_status is None else fmt(same_status), "fresh": fmt(fresh_status),
-        "ok": not problems, "problems": problems,
+        "ok": not problems, "problems": problems, "split": split,
     }
+
+
+def verdict(r):
+    if not r["ok"]:
+        return "DESYNC: " + "; ".join(r["problems"])
+    return "PROXY SPLIT: it forwarded the smuggled GET as a request" if r["split"] else "ok"
 
 
 def table(rows, markdown):
     head = ["case", "proxy answered", "proxy forwarded", "iobound answered", "next on same conn",
             "new conn", "verdict"]
     cells = [[r["name"], r["client"], r["forwarded"], r["iobound"], r["same"], r["fresh"],
-              "ok" if r["ok"] else "DESYNC: " + "; ".join(r["problems"])] for r in rows]
+              verdict(r)] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
@@ -509,16 +567,71 @@ def matrix(results):
         for n in names:
             r = results[n][i]
             cell = "%s / %s / %s" % (r["client"], r["iobound"], r["same"])
-            cells.append(cell if r["ok"] else "**DESYNC** " + cell)
+            cells.append(cell if r["ok"] and not r["split"] else
+                         ("**split** " if r["ok"] else "**DESYNC** ") + cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def list_modes(binary):
+    """The models `binary --list-modes=json` names, in its order."""
+    out = subprocess.run([binary, "--list-modes=json"], capture_output=True, timeout=10)
+    if out.returncode != 0:
+        raise RuntimeError("%s --list-modes=json exited %d: name the models with --modes"
+                           % (binary, out.returncode))
+    return [m["name"] for m in json.loads(out.stdout)]
+
+
+def run_mode(args, mode, proxies, cases):
+    """Every case through every proxy in front of one iobound in this mode. Returns
+    {"results": {proxy: rows}, "titles": {proxy: title}, "rc": iobound's exit code, or None
+    when it died during the run}."""
+    workdir = tempfile.mkdtemp(prefix="iobound-proxy-%s-" % mode)
+    iob, iob_port, iob_err = serverproc.start(args.bin, mode,
+                                              os.path.join(workdir, "iobound.stderr"),
+                                              ["--set", "log.access_log=off",
+                                               "--set", "limits.idle_timeout_ms=120000"])
+    out = {"results": {}, "titles": {}, "rc": None}
+    try:
+        for name in proxies:
+            tap = Tap(iob_port)
+            proxy = Proxy(name, tap.port, workdir)
+            try:
+                out["results"][name] = [run_case(proxy.port, tap, c[0], c[1]) for c in cases]
+                out["titles"][name] = "%s (%s), iobound %s mode" % (name, proxy.version(), mode)
+            finally:
+                proxy.stop()
+            if iob.poll() is not None:
+                return out
+    finally:
+        rc = serverproc.stop(iob, 15)
+        iob_err.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    out["rc"] = rc
+    return out
+
+
+def differences(base, other):
+    """The cells (case, proxy) where other's outcome is not base's, as Markdown lines."""
+    lines = []
+    for name, rows in other["results"].items():
+        for r, b in zip(rows, base["results"].get(name, [])):
+            cell, base_cell = ("%s / %s / %s" % (x["client"], x["iobound"], x["same"])
+                               for x in (r, b))
+            if cell != base_cell:
+                lines.append("- %s through %s: %s (there: %s)" % (r["name"], name, cell,
+                                                                   base_cell))
+    return lines
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", required=True)
-    ap.add_argument("--mode", default="evented")
-    ap.add_argument("--proxies", default="haproxy,nginx,varnish,none")
+    ap.add_argument("--modes", default="", help="models, comma- or space-separated (default: "
+                    "every one of --list-modes=json)")
+    ap.add_argument("--mode", help="one model (the same as --modes MODE)")
+    ap.add_argument("--jobs", type=int, default=0, help="models at once (default: all)")
+    ap.add_argument("--proxies", default="haproxy,nginx,varnish,squid,none")
     ap.add_argument("--cases", default="", help="comma-separated names (default: all)")
     ap.add_argument("--markdown", help="also write the tables as Markdown to this file")
     ap.add_argument("--time-scale", type=int, default=1, help="multiply the read waits by it")
@@ -541,50 +654,55 @@ def main():
         if unknown:
             ap.error("unknown cases: %s" % ", ".join(sorted(unknown)))
         cases = [c for c in cases if c[0] in wanted]
+    modes = [args.mode] if args.mode else [m for m in re.split(r"[ ,]+", args.modes) if m]
+    modes = modes or list_modes(args.bin)
 
-    workdir = tempfile.mkdtemp(prefix="iobound-proxy-")
-    iob, iob_port, iob_err = serverproc.start(args.bin, args.mode,
-                                              os.path.join(workdir, "iobound.stderr"),
-                                              ["--set", "log.access_log=off",
-                                               "--set", "limits.idle_timeout_ms=120000"])
-    desyncs = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs or len(modes)) as pool:
+        runs = dict(zip(modes, pool.map(lambda m: run_mode(args, m, proxies, cases), modes)))
+    failed, splits = [], []
     out_md = []
-    results = {}
-    try:
-        for name in proxies:
-            tap = Tap(iob_port)
-            proxy = Proxy(name, tap.port, workdir)
-            try:
-                rows = [run_case(proxy.port, tap, c[0], c[1]) for c in cases]
-                title = "%s (%s), iobound %s mode" % (name, proxy.version(), args.mode)
-            finally:
-                proxy.stop()
-            results[name] = rows
+    for mode, run in runs.items():
+        for name, rows in run["results"].items():
             bad = [r for r in rows if not r["ok"]]
-            desyncs += len(bad)
-            print("\n== %s: %d cases, %d desync" % (title, len(rows), len(bad)))
+            failed += ["%s/%s/%s" % (mode, name, r["name"]) for r in bad]
+            splits += ["%s/%s/%s" % (mode, name, r["name"]) for r in rows if r["split"]]
+            print("\n== %s: %d cases, %d desync" % (run["titles"][name], len(rows), len(bad)))
             print(table(rows, False))
-            out_md.append("**%s**: %d cases, %d desync\n\n%s\n" % (title, len(rows), len(bad),
-                                                                   table(rows, True)))
-            if iob.poll() is not None:
-                print("FAIL: iobound exited with %d" % iob.returncode)
-                return 1
-    finally:
-        rc = serverproc.stop(iob, 15)
-        iob_err.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+            if mode == modes[0]:
+                out_md.append("**%s**: %d cases, %d desync\n\n%s\n" % (
+                    run["titles"][name], len(rows), len(bad), table(rows, True)))
+        if run["rc"] is None:
+            print("FAIL: iobound (%s) exited during the run" % mode)
+            failed.append("%s: iobound died" % mode)
+        elif run["rc"] != 0:
+            print("FAIL: iobound (%s) exited %d after SIGTERM" % (mode, run["rc"]))
+            failed.append("%s: exit %d" % (mode, run["rc"]))
+    base = runs[modes[0]]
+    same = ["The other models, cell by cell against %s:" % modes[0]]
+    for mode in modes[1:]:
+        diff = differences(base, runs[mode])
+        same.append("- %s: %s" % (mode, "the same in every cell" if not diff else
+                                  "%d cells differ" % len(diff)))
+        same += ["  " + line for line in diff]
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write("Each cell: what the client got / what iobound answered the proxy / the "
-                    "answer to the next request on the same client connection.\n\n")
-            f.write(matrix(results) + "\n\n" + "\n".join(out_md))
-    if rc != 0:
-        print("FAIL: iobound exited %d after SIGTERM" % rc)
+            f.write("Models: %s. Each cell (%s mode): what the client got / what iobound answered "
+                    "the proxy / the answer to the next request on the same client "
+                    "connection.\n\n" % (", ".join(modes), modes[0]))
+            f.write(matrix(base["results"]) + "\n\n")
+            if len(modes) > 1:
+                f.write("\n".join(same) + "\n\n")
+            f.write("\n".join(out_md))
+    if len(modes) > 1:
+        print("\n" + "\n".join(same))
+    if splits:
+        print("NOTE: %d case(s) where a proxy itself read the client's bytes as two requests and "
+              "forwarded the smuggled GET as one (not a desync with iobound): %s"
+              % (len(splits), ", ".join(splits)))
+    if failed:
+        print("FAIL: %d desync(s) or failed runs: %s" % (len(failed), ", ".join(failed)))
         return 1
-    if desyncs:
-        print("FAIL: %d desync(s)" % desyncs)
-        return 1
-    print("\nok: no desync; every probe got its own answer")
+    print("\nok: no desync in %s; every probe got its own answer" % ", ".join(modes))
     return 0
 
 

@@ -1,7 +1,9 @@
 -- wrk script for tests/soak/run.py: every endpoint in one rotation of requests, good and bad
 -- (2xx, 4xx with keep-alive, malformed requests that the server answers 400/413/431 and closes,
 -- which makes wrk reconnect), /echo with Content-Length and chunked bodies, /gather, /drip,
--- /sleep, /cpu. No HEAD and no 100-continue: wrk's parser would take a HEAD answer's
+-- /sleep, /cpu, /anything, /bytes, /sse, /readyz, /live, and every /fault kind (reset, close,
+-- hang, short, long, slowhead, garbage: each ends or breaks its connection, so wrk counts a read
+-- error and reconnects). No HEAD and no 100-continue: wrk's parser would take a HEAD answer's
 -- Content-Length as a body to wait for, and a 100 as the whole answer. One request per call
 -- (pipelining is pipelined.lua's). Arguments after "--":
 -- the pause in ms before each request (bounds the rate: 0 is as fast as the server goes).
@@ -33,10 +35,19 @@ local function build_mix()
               string.rep("b", 64 * 1024)),
    wrk.format("POST", "/echo", {["Transfer-Encoding"] = "chunked"}, chunked),
    wrk.format("GET", "/hello", {["Content-Length"] = "5"}, "xxxxx"),
+   wrk.format("PUT", "/anything/a/b?x=1", {["Content-Type"] = "application/json"}, '{"a":1}'),
+   wrk.format("GET", "/bytes?n=4096&seed=7"), wrk.format("GET", "/sse?events=3&ms=2"),
+   wrk.format("GET", "/readyz"), wrk.format("GET", "/live"),
+   -- every fault kind: the server breaks the answer on purpose and ends the connection
+   wrk.format("GET", "/fault?kind=reset&after=20"), wrk.format("GET", "/fault?kind=close"),
+   wrk.format("GET", "/fault?kind=hang&ms=20"), wrk.format("GET", "/fault?kind=short&n=200"),
+   wrk.format("GET", "/fault?kind=long&n=100"), wrk.format("GET", "/fault?kind=slowhead&ms=1"),
+   wrk.format("GET", "/fault?kind=garbage&n=64"),
    -- 4xx that keep the connection
    wrk.format("GET", "/nope"), wrk.format("DELETE", "/hello"), wrk.format("GET", "/echo"),
    wrk.format("GET", "/sleep?ms=1e3"), wrk.format("GET", "/gather?ms=1,,2"),
    wrk.format("GET", "/status/99"), wrk.format("GET", "/drip?bytes=10&chunks=0&ms=1"),
+   wrk.format("GET", "/fault?kind=nope"), wrk.format("GET", "/bytes?n=-1"),
    -- malformed: 400/413/431, then the server closes
    raw("GET /hello HTTP/1.1\nHost : a\n\n"),
    raw("GET /hello HTTP/1.1\nHost: a\nX-A: a\n b\n\n"),

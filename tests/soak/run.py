@@ -2,22 +2,29 @@
 """Soak: mixed traffic against each model for a long time, under each given build.
 
 For every build (a path to an iobound binary) and every model, starts the server on
-127.0.0.1:0 and for SECONDS runs, together: wrk with mix.lua (every endpoint, good and bad,
-malformed requests that close), wrk with pipelined.lua (three requests in flight per connection)
-and a resetter that opens connections and resets them mid-header, mid-body, during /sleep,
-/gather and /drip. It samples the server's RSS and open fds every 2 s, then stops it with SIGTERM.
+127.0.0.1:0 (a port of its own) and for SECONDS runs, together: wrk with mix.lua (every
+endpoint, good and bad, malformed requests that close, every /fault kind), wrk with
+pipelined.lua (three requests in flight per connection) and a resetter that opens connections
+and resets them mid-header, mid-body, during /sleep, /gather, /drip, /sse, a /fault hang and a
+/cpu step. It samples the server's RSS and open fds every 2 s, then stops it with SIGTERM.
+Up to JOBS such runs go at once (default: as many as a build has models, so the models of a
+build soak side by side and the builds one after the other); the load of each is bounded by
+--conns and --pause-ms, so that several fit on two cores.
 
 Targets, each a column of the summary: no crash (the server lives throughout and exits 0, no
-sanitizer report); no leak (LeakSanitizer at exit, for sanitized builds); RSS at the end within
-10 % of RSS after the first minute (for builds named "release"); fds back to the idle count.
+sanitizer report); no leak (LeakSanitizer at exit, for sanitized builds); RSS after the soak
+within 10 % of RSS after the first minute, for builds named "release" (each the highest sample
+of a minute: the second minute, rss_ref, and the last, rss_last; rss_idle is the RSS once the
+traffic has stopped); fds back to the idle count.
 
-  run.py --seconds 600 [--modes "evented threaded"] [--tsv FILE] NAME=BINARY...
+  run.py --seconds 600 [--modes "evented threaded"] [--jobs N] [--out DIR] NAME=BINARY...
 
 The models come from `BINARY --list-modes=json` (a JSON array of objects with "name"); an
 iobound without it needs --modes. Exit 0 when every target held, 1 otherwise, 2 on usage.
 Loopback only; wrk and the resetter stop by themselves, the server is stopped by its pid.
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -64,7 +71,8 @@ def proc_status(pid):
 
 class Resetter(threading.Thread):
     """Clients that vanish: each opens a connection, sends part of a request (or a whole slow
-    one), waits a little and closes with a reset (SO_LINGER 0). About 20 a second."""
+    one), waits a little and closes with a reset (SO_LINGER 0). About 17 a second. The /cpu one
+    resets while the step runs (on a CPU thread, in the models that have them)."""
 
     KINDS = [
         (b"GET /hello HTTP/1.1\r\nHo", 0.0),
@@ -72,6 +80,9 @@ class Resetter(threading.Thread):
         (b"GET /sleep?ms=50 HTTP/1.1\r\nHost: a\r\n\r\n", 0.01),
         (b"GET /gather?ms=30,40,50 HTTP/1.1\r\nHost: a\r\n\r\n", 0.01),
         (b"GET /drip?bytes=2000&chunks=20&ms=5 HTTP/1.1\r\nHost: a\r\n\r\n", 0.02),
+        (b"GET /cpu?ms=20 HTTP/1.1\r\nHost: a\r\n\r\n", 0.005),
+        (b"GET /sse?events=10&ms=5 HTTP/1.1\r\nHost: a\r\n\r\n", 0.015),
+        (b"GET /fault?kind=hang&ms=50 HTTP/1.1\r\nHost: a\r\n\r\n", 0.01),
         (b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n" + b"y" * 900000,
          0.0),
     ]
@@ -158,9 +169,17 @@ def run_one(name, binary, mode, args, outdir):
         if end_fds <= idle_fds:
             break
         time.sleep(0.5)
-    # RSS after the first minute (or half the run, for runs under two minutes).
-    ref_s = min(60.0, args.seconds / 2)
-    ref = next((s for s in samples if s[0] >= ref_s), samples[-1] if samples else None)
+    # What the connections still open are (their state, queues, peer), for the failure report.
+    leftover = "" if end_fds is None or end_fds <= idle_fds else "".join(
+        line for line in subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
+        .splitlines(True) if "pid=%d," % proc.pid in line and "LISTEN" not in line)
+    # RSS after the first minute and after the soak, each the highest sample of a minute (a
+    # quarter of a run under four minutes): one sample swings by a request body or two (a
+    # 900 KB upload is on the heap or not), a window's high-water mark does not, and a leak
+    # still raises the last one.
+    win_s = min(60.0, args.seconds / 4)
+    ref = max((s[1] for s in samples if win_s <= s[0] < 2 * win_s), default=None)
+    last = max((s[1] for s in samples if s[0] >= args.seconds - win_s), default=None)
     rc = serverproc.stop(proc, 60)
     err.seek(0)
     stderr = err.read()
@@ -172,13 +191,16 @@ def run_one(name, binary, mode, args, outdir):
     piped, pipe_text = soak_line(os.path.join(logdir, "wrk-pipelined.out"))
     requests = sum(int(x["requests"]) for x in (mixed, piped) if x)
     timeouts = sum(int(x["timeout"]) for x in (mixed, piped) if x)
-    growth = (end_rss - ref[1]) / ref[1] if (end_rss and ref) else None
+    # The faults and malformed requests break connections on purpose: wrk counts read errors.
+    broken = sum(int(x["read"]) + int(x["connect"]) for x in (mixed, piped) if x)
+    growth = (last - ref) / ref if (last and ref) else None
     row = {
         "build": name, "mode": mode, "seconds": args.seconds, "requests": requests,
         "req_per_s": round(requests / args.seconds), "resets": resetter.sent,
-        "wrk_timeouts": timeouts, "statuses": mixed["statuses"] if mixed else "?",
-        "rss_start_mib": mib(rss0), "rss_ref_mib": mib(ref[1]) if ref else "?",
-        "ref_s": round(ref[0]) if ref else "?", "rss_end_mib": mib(end_rss),
+        "wrk_timeouts": timeouts, "wrk_errors": broken,
+        "statuses": mixed["statuses"] if mixed else "?",
+        "rss_start_mib": mib(rss0), "win_s": round(win_s), "rss_ref_mib": mib(ref),
+        "rss_last_mib": mib(last), "rss_idle_mib": mib(end_rss),
         "rss_peak_mib": mib(max((s[1] for s in samples), default=None)),
         "rss_growth_pct": "%.1f" % (100 * growth) if growth is not None else "?",
         "fds_idle": idle_fds, "fds_peak": max((s[2] for s in samples), default="?"),
@@ -197,6 +219,8 @@ def run_one(name, binary, mode, args, outdir):
     if not row["ok"]:
         sys.stderr.write("--- %s %s: server stderr (tail):\n%s\n" % (
             name, mode, stderr[-3000:].decode(errors="replace")))
+        if leftover:
+            sys.stderr.write("--- connections left open (ss):\n%s\n" % leftover)
         if not checks["wrk_ran"]:
             sys.stderr.write("--- wrk output:\n%s\n%s\n" % (mix_text[-1500:], pipe_text[-1500:]))
     with open(os.path.join(logdir, "samples.tsv"), "w") as f:
@@ -210,9 +234,27 @@ def mib(b):
 
 
 COLUMNS = ["build", "mode", "seconds", "requests", "req_per_s", "resets", "wrk_timeouts",
-           "rss_start_mib", "ref_s", "rss_ref_mib", "rss_end_mib", "rss_peak_mib",
-           "rss_growth_pct", "fds_idle", "fds_peak", "fds_end", "exit", "no_crash", "no_leak",
-           "rss_flat", "fds_back"]
+           "wrk_errors", "rss_start_mib", "win_s", "rss_ref_mib", "rss_last_mib", "rss_idle_mib",
+           "rss_peak_mib", "rss_growth_pct", "fds_idle", "fds_peak", "fds_end", "exit",
+           "no_crash", "no_leak", "rss_flat", "fds_back"]
+
+
+def run_or_fail(name, binary, mode, args, outdir):
+    """run_one(), or a failed row when the server does not even start."""
+    try:
+        return run_one(name, binary, mode, args, outdir)
+    except RuntimeError as e:
+        sys.stderr.write("--- %s %s: %s\n" % (name, mode, e))
+        row = dict.fromkeys(COLUMNS, "?")
+        row.update(build=name, mode=mode, requests=0, statuses="?", ok=False, no_crash="NO")
+        return row
+
+
+def report(r):
+    return "   %s/%s: %d requests, RSS %s -> %s MiB (%s %%), fds %s -> %s, exit %s: %s" % (
+        r["build"], r["mode"], r["requests"], r["rss_ref_mib"], r["rss_last_mib"],
+        r["rss_growth_pct"], r["fds_idle"], r["fds_end"], r["exit"],
+        "ok" if r["ok"] else "FAILED")
 
 
 def main():
@@ -220,36 +262,41 @@ def main():
     ap.add_argument("--seconds", type=int, default=600, help="per model per build")
     ap.add_argument("--modes", default="", help='e.g. "evented threaded" (default: '
                     "from --list-modes=json)")
-    ap.add_argument("--conns", type=int, default=8, help="wrk connections for the mix")
-    ap.add_argument("--pause-ms", type=int, default=5, help="wrk pause before each request")
+    ap.add_argument("--jobs", type=int, default=0, help="runs at once (default: the most "
+                    "models of any build)")
+    ap.add_argument("--conns", type=int, default=4, help="wrk connections for the mix")
+    ap.add_argument("--pause-ms", type=int, default=10, help="wrk pause before each request")
     ap.add_argument("--out", default="build/soak", help="directory for logs and samples")
     ap.add_argument("builds", nargs="+", metavar="NAME=BINARY")
     args = ap.parse_args()
     if args.seconds < 10:
         ap.error("--seconds must be at least 10")
-    builds = []
+    if args.jobs < 0:
+        ap.error("--jobs must be 0 (the default) or more")
+    runs = []  # (build name, binary, model), the builds in the order given
     for b in args.builds:
         name, _, binary = b.partition("=")
         if not binary or not os.access(binary, os.X_OK):
             ap.error("%s: want NAME=BINARY with an executable BINARY" % b)
-        builds.append((name, binary))
-    if subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode != 0:
-        ap.error("wrk is not installed (./.ci/install-deps wrk)")
-    os.makedirs(args.out, exist_ok=True)
-    rows = []
-    for name, binary in builds:
         modes = args.modes.split() or list_modes(binary)
         if not modes:
             ap.error("%s has no --list-modes=json; name the models: --modes \"evented threaded\" "
                      "(make soak MODES=\"evented threaded\")" % binary)
-        for mode in modes:
-            print("== %s build, %s model, %d s" % (name, mode, args.seconds), flush=True)
-            rows.append(run_one(name, binary, mode, args, args.out))
-            r = rows[-1]
-            print("   %d requests, RSS %s -> %s MiB (%s %%), fds %s -> %s, exit %s: %s" % (
-                r["requests"], r["rss_ref_mib"], r["rss_end_mib"], r["rss_growth_pct"],
-                r["fds_idle"], r["fds_end"], r["exit"], "ok" if r["ok"] else "FAILED"),
-                flush=True)
+        runs += [(name, binary, mode) for mode in modes]
+    if subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode != 0:
+        ap.error("wrk is not installed (./.ci/install-deps wrk)")
+    os.makedirs(args.out, exist_ok=True)
+    jobs = args.jobs or max(sum(1 for r in runs if r[0] == name) for name, _, _ in runs)
+    print("== %d runs of %d s (%s), %d at once" % (
+        len(runs), args.seconds, " ".join("%s/%s" % (n, m) for n, _, m in runs), jobs),
+        flush=True)
+    # A pool takes the runs in order: with jobs = models per build, one build's models at once.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_or_fail, name, binary, mode, args, args.out)
+                   for name, binary, mode in runs]
+        for f in concurrent.futures.as_completed(futures):
+            print(report(f.result()), flush=True)
+    rows = [f.result() for f in futures]
     cols = COLUMNS
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
     print()
