@@ -19,9 +19,6 @@
 #include "server/engine/blocking.h"
 #include "server/engine/stop.h"
 
-#define ACCEPT_BATCH  64
-#define DRAIN_POLL_MS 20
-
 /* Lives while run() or any connection thread holds it: threads left running after an expired
  * grace never touch run()'s stack, and the last one out frees it. */
 struct threaded {
@@ -54,8 +51,9 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
-static void spawn(struct threaded *t, int fd, const char *peer)
+static void spawn(void *arg, int fd, const char *peer)
 {
+    struct threaded *t = arg;
     struct th_conn *tc = malloc(sizeof(*tc));
     int rc = ENOMEM;
     if (tc) {
@@ -78,9 +76,13 @@ static void spawn(struct threaded *t, int fd, const char *peer)
 
 int iob_threaded_run(const struct iob_engine_args *args)
 {
+    struct iob_accept_set set;
+    int rc = iob_accept_set_open(&set, args->listen_fds, args->n_listen);
+    if (rc < 0)
+        return rc;
     struct threaded *t = calloc(1, sizeof(*t));
     if (!t) {
-        close(args->listen_fd);
+        iob_accept_set_close(&set);
         return -ENOMEM;
     }
     t->env = args->env;
@@ -88,27 +90,19 @@ int iob_threaded_run(const struct iob_engine_args *args)
     pthread_attr_init(&t->conn_attr);
     pthread_attr_setdetachstate(&t->conn_attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&t->conn_attr, args->thread_stack_bytes);
-    int rc = 0;
     for (;;) {
-        struct pollfd p[2] = {{.fd = args->listen_fd, .events = POLLIN},
+        struct pollfd p[2] = {{.fd = set.fd, .events = POLLIN},
                               {.fd = iob_stop_signal_fd(), .events = POLLIN}};
         if (poll(p, 2, -1) < 0)
             continue;
         if ((p[1].revents & POLLIN) && iob_stop_take() != IOB_STOP_NONE) {
-            close(args->listen_fd);
+            iob_accept_set_close(&set);
             rc = iob_stop_wait_drained();
             break;
         }
-        /* A burst of connects is taken in one go (bounded, so signals are not starved). */
-        for (int i = 0; i < ACCEPT_BATCH && (p[0].revents & POLLIN); i++) {
-            char peer[IOB_PEER_MAX];
-            int fd = iob_accept_next(args->listen_fd, t->env->max_connections, peer);
-            if (fd == -EMFILE)
-                poll(NULL, 0, IOB_ACCEPT_PAUSE_MS); /* no spin on a full table; others go on */
-            if (fd < 0)
-                break;
-            spawn(t, fd, peer);
-        }
+        if ((p[0].revents & POLLIN) &&
+            iob_accept_some(&set, t->env->max_connections, spawn, t) == -EMFILE)
+            poll(NULL, 0, IOB_ACCEPT_PAUSE_MS); /* no spin on a full table; others go on */
     }
     unref(t);
     return rc;
