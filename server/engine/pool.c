@@ -31,6 +31,8 @@
 struct slot {
     struct iob_bconn *b;
     int fd;
+    /* Not on the drain's list: an idle connection waits in epfd, not in a worker's recv(). */
+    struct iob_thread_conn ops_state;
     uint64_t queued_ns;       /* when it joined the queue */
     bool in_epoll;            /* added to epfd (re-armed with MOD from then on) */
     struct slot *prev, *next; /* in the idle list, or (next only) the queue */
@@ -128,7 +130,7 @@ static void *worker_main(void *arg)
             break;
         iob_metrics_queue_waited(iob_clock_now_ns() - s->queued_ns);
         iob_metrics_busy_workers(1);
-        enum iob_turn t = iob_blocking_turn(s->b, &iob_thread_ops, NULL, true);
+        enum iob_turn t = iob_blocking_turn(s->b, &iob_thread_ops, &s->ops_state, true);
         iob_metrics_busy_workers(-1);
         if (t == IOB_TURN_IDLE)
             park(p, s);

@@ -1,8 +1,8 @@
 /* The threaded engine: the calling thread accepts and takes the signals; every connection gets an
- * OS thread that runs the blocking driver on OS-thread ops (thread_ops.c: poll(), send(),
- * clock_nanosleep(), a small thread per gather task). Only the spawner of those threads.
- * Shared between threads: the refcounted struct threaded (read-only but for its count), the
- * read-only env and the atomics of accept, stop and metrics. Nothing else. */
+ * OS thread that runs the blocking driver on OS-thread ops (thread_ops.c: recv() under
+ * SO_RCVTIMEO, send(), clock_nanosleep(), a small thread per gather task). Only the spawner of
+ * those threads. Shared between threads: the refcounted struct threaded (read-only but for its
+ * count), the read-only env and the atomics of accept, stop and metrics. Nothing else. */
 #include "server/engine/engine.h"
 
 #include <errno.h>
@@ -31,6 +31,7 @@ struct th_conn {
     struct threaded *t;
     int fd;
     char peer[IOB_PEER_MAX];
+    struct iob_thread_conn ops_state; /* on the drain's list while the thread serves it */
 };
 
 static void unref(struct threaded *t)
@@ -44,7 +45,9 @@ static void unref(struct threaded *t)
 static void *conn_main(void *arg)
 {
     struct th_conn *tc = arg;
-    iob_blocking_serve(&iob_thread_ops, NULL, tc->t->env, tc->fd, tc->peer);
+    iob_thread_conn_list(&tc->ops_state, tc->fd);
+    iob_blocking_serve(&iob_thread_ops, &tc->ops_state, tc->t->env, tc->fd, tc->peer);
+    iob_thread_conn_unlist(&tc->ops_state);
     unref(tc->t);
     free(tc);
     iob_metrics_thread_exited();
@@ -57,7 +60,7 @@ static void spawn(void *arg, int fd, const char *peer)
     struct th_conn *tc = malloc(sizeof(*tc));
     int rc = ENOMEM;
     if (tc) {
-        *tc = (struct th_conn){.t = t, .fd = fd};
+        *tc = (struct th_conn){.t = t, .fd = fd}; /* ops_state zeroed: its first turn */
         strcpy(tc->peer, peer);
         atomic_fetch_add(&t->refs, 1);
         pthread_t th;
@@ -97,6 +100,7 @@ int iob_threaded_run(const struct iob_engine_args *args)
             continue;
         if ((p[1].revents & POLLIN) && iob_stop_take() != IOB_STOP_NONE) {
             iob_accept_set_close(&set);
+            iob_thread_conns_drain(); /* the connections that wait for a request close */
             rc = iob_stop_wait_drained();
             break;
         }
