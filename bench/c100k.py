@@ -26,6 +26,8 @@ PATH = "/sleep?ms=10000"
 # Kernel objects a connection costs beside its buffers (sockstat's "mem"), from /proc/slabinfo.
 SLABS = ("TCP", "sock_inode_cache", "dentry", "filp", "eventpoll_epi")
 MIN_FREE_GIB = 6  # the server, 4 wrk and 200,000 kernel sockets, with room for the others
+# Descriptors a server needs beside its connections (listening sockets, epoll, eventfds, logs).
+FD_MARGIN = 200
 
 
 def free_port(ip):
@@ -56,9 +58,11 @@ class C100KServer(run.Server):
         listens = "".join(f"        listen {ip}:{p} backlog=65535;\n"
                           for ip, p in zip(ADDRS, self.ports))
         conf = re.sub(r"^\s*listen .*\n", listens, conf, count=1, flags=re.M)
-        conf = re.sub(r"worker_rlimit_nofile \d+", f"worker_rlimit_nofile {2 * self.conns + 1000}",
+        conf = re.sub(r"worker_rlimit_nofile \d+", f"worker_rlimit_nofile {self.conns + FD_MARGIN}",
                       conf)
-        conf = re.sub(r"worker_connections \d+", f"worker_connections {self.conns + 1000}", conf)
+        # Twice: below 1/16 of them free, nginx closes idle keep-alive connections.
+        conf = re.sub(r"worker_connections \d+", f"worker_connections {2 * self.conns}", conf)
+        conf = re.sub(r"error_log [^;]*;", f"error_log {raw}/logs/nginx-error.log warn;", conf)
         with open(path, "w") as f:
             f.write(conf)
         return cmd, env, self.ports[0]
@@ -212,7 +216,7 @@ def write(out, rows, facts, skipped):
         f.write("\t".join(COLUMNS) + "\n")
         for r in rows:
             f.write("\t".join(fmt(r[c]) for c in COLUMNS) + "\n")
-    lines = ["# C100K: 100,000 connections of /sleep?ms=10000", ""]
+    lines = [f"# C100K: {rows[0]['conns'] if rows else '?'} connections of /sleep?ms=10000", ""]
     lines += [f"- {k}: {v}" for k, v in facts] + [""]
     lines += ["| server | req/s | efficiency | p99 s | socket errors (c/r/w/t) | non-2xx | "
               "RSS/conn KiB | peak RSS MiB | threads | kernel TCP buffers MiB | "
@@ -234,14 +238,17 @@ def write(out, rows, facts, skipped):
 
 
 def raise_fd_limit(conns):
-    """Servers and wrk inherit it: a connection is one descriptor on each side."""
-    want = 2 * conns + 10000
+    """Servers and wrk inherit it: the server holds one descriptor per connection (and nginx
+    no more). Past the hard limit only with CAP_SYS_RESOURCE; else as far as it goes."""
+    want = conns + FD_MARGIN
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
-    except (ValueError, OSError):  # not root: as far as the hard limit goes
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(want, soft), max(want, hard)))
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0], ""
+    except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return hard, (f"RLIMIT_NOFILE's hard limit is {hard} and cannot be raised here (no "
+                  "CAP_SYS_RESOURCE): the server can hold no more connections than that")
 
 
 def free_gib():
@@ -274,7 +281,10 @@ def main():
                                    datetime.date.today().isoformat() + "-c100k")
     raw = os.path.join(out, "raw")
     os.makedirs(os.path.join(raw, "logs"), exist_ok=True)
-    nofile = raise_fd_limit(args.conns)
+    nofile, capped_by = raise_fd_limit(args.conns)
+    conns = min(args.conns, nofile - FD_MARGIN)
+    if conns < args.conns:
+        print(f"c100k: {conns} connections, not {args.conns}: {capped_by}", flush=True)
     iobound = args.iobound or run.build(args, args.build_dir)[0]
     names = [m["name"] for m in run.list_models(iobound)]
     servers = names + ["nginx"]
@@ -289,11 +299,13 @@ def main():
              ("wrk", f"{len(ADDRS)} processes, one per address of {', '.join(ADDRS)}, "
                      f"{args.duration} s, --timeout 30s"),
              ("pinning", "server on CPU 0, wrk and driver on CPU 1"),
-             ("open files limit", str(nofile))] + kernel_facts()
+             ("open files limit", str(nofile)),
+             ("connections", f"{conns}" + (f" of the {args.conns} asked: {capped_by}"
+                                           if conns < args.conns else ""))] + kernel_facts()
     rows, skipped = [], []
     for name in chosen:
         try:
-            r = measure(name, bins, raw, args.conns, args.duration, "0")
+            r = measure(name, bins, raw, conns, args.duration, "0")
         except (RuntimeError, OSError, subprocess.SubprocessError) as e:
             print(f"c100k: {name}: FAILED: {e}", flush=True)
             skipped.append((name, str(e)[:200]))
