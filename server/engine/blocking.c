@@ -143,6 +143,11 @@ static enum end serve(struct serving *s, bool park_idle)
     size_t have = 0;
     bool has_read = false;
     for (;;) {
+        /* Before the bytes are answered: a request completed in the drain says so (/readyz). */
+        if (!s->b->draining && iob_stop_draining()) {
+            s->b->draining = true;
+            iob_conn_drain(s->b->conn);
+        }
         if (!answer_all(s, in, &have))
             return END_LINGER;
         bool idle = iob_conn_is_idle(s->b->conn) && !have;
@@ -158,13 +163,8 @@ static enum end serve(struct serving *s, bool park_idle)
             flush(s);
             return answered ? END_LINGER : END_CLOSE;
         }
-        if (got == -ECANCELED) {
-            s->b->draining = true;
-            iob_conn_drain(s->b->conn);
-            continue;
-        }
-        if (got == -EAGAIN || got == -EINTR)
-            continue;
+        if (got == -ECANCELED || got == -EAGAIN || got == -EINTR)
+            continue; /* the drain: seen at the top */
         if (got <= 0) {
             answer_all(s, in, &have); /* all it sent is answered; a partial request cannot end */
             return END_CLOSE;
