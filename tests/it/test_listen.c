@@ -110,27 +110,43 @@ static void every_address_serves(struct it_ctx *t, struct it_proc *unused)
     it_server_stop(t, &srv);
 }
 
+/* Starts a server on 127.0.0.1:0 and the Unix socket dir/name (its path into path) and sends
+ * request through the socket on c, then SIGTERM. Returns 0, or -1 (nothing left to free). */
+static int unix_request_then_sigterm(struct it_ctx *t, const char *name, char path[ADDR_MAX],
+                                     struct it_proc *srv, struct it_raw *c, const char *request)
+{
+    char list[2 * ADDR_MAX], addrs[ADDRS_MAX][ADDR_MAX];
+    snprintf(list, sizeof(list), "127.0.0.1:0, unix:%s", in_dir(name, path, ADDR_MAX));
+    const char *args[] = {"--listen", list, NULL};
+    if (it_server_start(t, srv, args) != 0)
+        return -1;
+    if (!it_expect_int(t, "addresses on the start-up line", 2, listed(srv, addrs)) ||
+        it_raw_open_addr(c, addrs[1]) != 0) {
+        it_check(t, false, "cannot connect to %s", addrs[1]);
+        it_server_stop(t, srv);
+        return -1;
+    }
+    it_raw_send_str(c, request);
+    it_sleep_ms(150);
+    kill(srv->pid, SIGTERM);
+    return 0;
+}
+
 /* A request in flight through a Unix socket is answered across the drain; the file goes. */
 static void unix_socket_drains_and_goes(struct it_ctx *t, struct it_proc *unused)
 {
     (void)unused;
-    char path[ADDR_MAX], list[2 * ADDR_MAX], addrs[ADDRS_MAX][ADDR_MAX];
-    snprintf(list, sizeof(list), "127.0.0.1:0, unix:%s", in_dir("drain.sock", path, sizeof(path)));
-    const char *args[] = {"--listen", list, NULL};
+    char path[ADDR_MAX];
     struct it_proc srv;
     struct it_raw c;
     struct it_raw_resp r = {0};
-    if (it_server_start(t, &srv, args) != 0)
+    if (unix_request_then_sigterm(t, "drain.sock", path, &srv, &c,
+                                  "GET /sleep?ms=500 HTTP/1.1\r\nHost: a\r\n\r\n") != 0)
         return;
-    if (listed(&srv, addrs) == 2 && it_raw_open_addr(&c, addrs[1]) == 0) {
-        it_raw_send_str(&c, "GET /sleep?ms=500 HTTP/1.1\r\nHost: a\r\n\r\n");
-        it_sleep_ms(150);
-        kill(srv.pid, SIGTERM);
-        if (it_raw_expect(t, &c, "/sleep?ms=500 through a Unix socket across SIGTERM", &r, false,
-                          it_scaled_ms(t, 5000)))
-            it_expect_int(t, "/sleep?ms=500 across SIGTERM", 200, r.status);
-        it_raw_close(&c);
-    }
+    if (it_raw_expect(t, &c, "/sleep?ms=500 through a Unix socket across SIGTERM", &r, false,
+                      it_scaled_ms(t, 5000)))
+        it_expect_int(t, "/sleep?ms=500 across SIGTERM", 200, r.status);
+    it_raw_close(&c);
     it_expect_int(t, "exit code after the drain", 0, it_proc_wait(&srv, it_scaled_ms(t, 5000)));
     expect_gone(t, path, "after the drain");
     it_raw_resp_fini(&r);
@@ -141,24 +157,18 @@ static void unix_socket_drains_and_goes(struct it_ctx *t, struct it_proc *unused
 static void unix_socket_goes_on_stop_now(struct it_ctx *t, struct it_proc *unused)
 {
     (void)unused;
-    char path[ADDR_MAX], list[2 * ADDR_MAX], addrs[ADDRS_MAX][ADDR_MAX];
-    snprintf(list, sizeof(list), "127.0.0.1:0, unix:%s", in_dir("now.sock", path, sizeof(path)));
-    const char *args[] = {"--listen", list, NULL};
+    char path[ADDR_MAX];
     struct it_proc srv;
     struct it_raw c;
-    if (it_server_start(t, &srv, args) != 0)
+    if (unix_request_then_sigterm(t, "now.sock", path, &srv, &c,
+                                  "GET /sleep?ms=5000 HTTP/1.1\r\nHost: a\r\n\r\n") != 0)
         return;
-    if (listed(&srv, addrs) == 2 && it_raw_open_addr(&c, addrs[1]) == 0) {
-        it_raw_send_str(&c, "GET /sleep?ms=5000 HTTP/1.1\r\nHost: a\r\n\r\n");
-        it_sleep_ms(150);
-        kill(srv.pid, SIGTERM);
-        it_sleep_ms(100);
-        kill(srv.pid, SIGTERM);
-        int code = it_proc_wait(&srv, it_scaled_ms(t, 3000));
-        it_check(t, code >= 0, "server still running 3 s after a second SIGTERM");
-        srv.failures_at_start = t->failures; /* its exit code is not this case's claim */
-        it_raw_close(&c);
-    }
+    it_sleep_ms(100);
+    kill(srv.pid, SIGTERM);
+    int code = it_proc_wait(&srv, it_scaled_ms(t, 3000));
+    it_check(t, code >= 0, "server still running 3 s after a second SIGTERM");
+    srv.failures_at_start = t->failures; /* its exit code is not this case's claim */
+    it_raw_close(&c);
     expect_gone(t, path, "after a second signal");
     it_proc_fini(&srv);
 }
