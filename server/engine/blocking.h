@@ -77,9 +77,8 @@ extern const struct iob_blocking_ops iob_thread_ops;
  * listed connection that waits for its next request is woken by iob_thread_conns_drain(). */
 struct iob_thread_conn {
     int fd;
-    uint64_t
-        rcvtimeo_ns;  /* the socket's SO_RCVTIMEO; 0: not set yet (the socket is non-blocking) */
-    atomic_int state; /* waiting for a request, or being woken (thread_ops.c) */
+    uint64_t rcvtimeo_ns; /* the socket's SO_RCVTIMEO; 0: none yet (still non-blocking) */
+    atomic_int state;     /* waiting for a request, or being woken (thread_ops.c) */
     struct iob_thread_conn *prev, *next; /* in the drain's list */
 };
 /* Puts c (for the connection fd) on the drain's list / takes it off, before c is freed. Any
