@@ -277,8 +277,8 @@ def main():
     if free_gib() < MIN_FREE_GIB:
         print(f"c100k: skipped: {free_gib():.1f} GiB available, needs {MIN_FREE_GIB}", flush=True)
         return
-    out = args.out or os.path.join(run.BENCH, "results",
-                                   datetime.date.today().isoformat() + "-c100k")
+    out = os.path.abspath(args.out or os.path.join(run.BENCH, "results",
+                                                   datetime.date.today().isoformat() + "-c100k"))
     raw = os.path.join(out, "raw")
     os.makedirs(os.path.join(raw, "logs"), exist_ok=True)
     nofile, capped_by = raise_fd_limit(args.conns)
