@@ -93,6 +93,7 @@ BENCH_PKGS := $(BUILD_PKGS) wrk gnuplot-nox nginx libnginx-mod-http-echo golang-
 bench:
 	@./.ci/install-deps $(BENCH_PKGS)
 	/usr/bin/python3 bench/run.py $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
+	/usr/bin/python3 bench/c100k.py $(if $(filter-out 0,$(QUICK)),--quick) $(C100K_ARGS)
 
 # `make demo`: every model of `iobound --list-modes` side by side and the same claims in CPython
 # (Debian's python3) in under 60 s, each claim HELD or DID NOT HOLD, and a timeline chart per

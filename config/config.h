@@ -13,7 +13,7 @@
 struct iob_config {
     struct {
         int mode; /* an index into the names given to iob_config_set_modes() */
-        char listen[IOB_CONFIG_STR_MAX]; /* HOST:PORT or [IPv6]:PORT */
+        char listen[IOB_CONFIG_STR_MAX]; /* HOST:PORT, [IPv6]:PORT, unix:PATH, comma-separated */
         uint32_t backlog;
         uint32_t max_connections;
     } server;

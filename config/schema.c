@@ -70,7 +70,8 @@ static const struct iob_key keys[] = {
     {AT(server, mode), IOB_KEY_ENUM, NULL, .enum_name = iob_mode_name, .enum_count = mode_count,
      .help = "the concurrency model; iobound --list-modes shows each"},
     {AT(server, listen), IOB_KEY_LISTEN, "127.0.0.1:8080",
-     .help = "HOST:PORT, [IPv6]:PORT; port 0 binds an ephemeral port"},
+     .help = "HOST:PORT, [IPv6]:PORT or unix:PATH, or a comma-separated list of them; port 0 "
+             "binds an ephemeral port"},
     {AT(server, backlog), IOB_KEY_UINT, "1024", 1, 65535,
      .help = "connections waiting to be accepted"},
     {AT(server, max_connections), IOB_KEY_UINT, "10000", 1, 1000000,
@@ -186,7 +187,9 @@ void iob_schema_allowed(const struct iob_key *k, char *out, size_t outlen)
         break;
     case IOB_KEY_LISTEN:
         append(out, outlen, &pos,
-               "IPv4:PORT, localhost:PORT or [IPv6]:PORT (numeric), port 0..65535");
+               "IPv4:PORT, localhost:PORT, [IPv6]:PORT (numeric, port 0..65535) or unix:PATH "
+               "(PATH 1..107 bytes), or a comma-separated list of at most %d of them",
+               IOB_ADDR_LIST_MAX);
         break;
     }
 }
@@ -234,12 +237,18 @@ static bool is_ini_text(const char *s, size_t min)
     return true;
 }
 
-/* The same parser listen.c binds with, so a bad address fails at load time with file:line. */
+/* The same parsers listen.c binds with, so a bad address fails at load time with file:line. */
 static bool is_listen(const char *s)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    return is_ini_text(s, 1) && iob_addr_parse(s, &ss, &len) == 0;
+    char items[IOB_ADDR_LIST_MAX][IOB_ADDR_TEXT_MAX];
+    int n = is_ini_text(s, 1) ? iob_addr_split(s, items, IOB_ADDR_LIST_MAX) : -EINVAL;
+    for (int i = 0; i < n; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (iob_addr_parse(items[i], &ss, &len) < 0)
+            return false;
+    }
+    return n > 0;
 }
 
 /* Parses value for k into cfg. Returns 0 or -EINVAL, leaving cfg unchanged on error. */

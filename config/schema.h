@@ -12,7 +12,7 @@ enum iob_key_type {
     IOB_KEY_ENUM,   /* an int, named by enum_name(0 .. enum_count() - 1) */
     IOB_KEY_BOOL,   /* bool: true/false, yes/no, on/off, 1/0 */
     IOB_KEY_STRING, /* char[IOB_CONFIG_STR_MAX], at least min bytes */
-    IOB_KEY_LISTEN, /* char[IOB_CONFIG_STR_MAX] shaped HOST:PORT or [IPv6]:PORT */
+    IOB_KEY_LISTEN, /* char[IOB_CONFIG_STR_MAX]: a list of HOST:PORT, [IPv6]:PORT, unix:PATH */
 };
 
 struct iob_key {

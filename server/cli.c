@@ -31,7 +31,8 @@ static const struct flag {
 } flags[] = {
     {"config", required_argument, FLAG_CONFIG, "FILE", "read the INI config file FILE"},
     {"mode", required_argument, FLAG_MODE, "MODE", "the concurrency model (see Models below)"},
-    {"listen", required_argument, FLAG_LISTEN, "HOST:PORT", "or [IPv6]:PORT; port 0 is ephemeral"},
+    {"listen", required_argument, FLAG_LISTEN, "HOST:PORT",
+     "or [IPv6]:PORT, unix:PATH, or a comma-separated list; port 0 is ephemeral"},
     {"set", required_argument, FLAG_SET, "SECTION.KEY=VALUE",
      "set any config key; repeatable, last wins"},
     {"daemon", no_argument, FLAG_DAEMON, NULL, "run in the background (needs --pid-file)"},

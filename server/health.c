@@ -22,12 +22,14 @@ static const char request[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: c
 
 /* Parses addr like a listen address (iob_addr_parse()). A wildcard host (0.0.0.0, [::], as a
  * listen address often is) means the local machine, so it becomes the loopback address; port 0
- * names no server. Returns the address length, or -EINVAL. */
+ * names no server. A unix:PATH is taken as it is. Returns the address length, or -EINVAL. */
 static int parse_addr(const char *addr, struct sockaddr_storage *sa)
 {
     socklen_t len;
     if (iob_addr_parse(addr, sa, &len) < 0)
         return -EINVAL;
+    if (sa->ss_family == AF_UNIX)
+        return (int)len;
     if (sa->ss_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
         if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))

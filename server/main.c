@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "handlers/routes.h"
+#include "server/base/addr.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
 #include "server/base/notify.h"
@@ -122,9 +123,39 @@ static void startup_error(const struct iob_config *cfg, const char *what, const 
         fprintf(stderr, "iobound: %s%s\n", what, err);
 }
 
+/* The start-up line is contract: tests and scripts read the port from it. Every address gets
+ * its own "listening on ADDR". */
+static void announce(const struct iob_config *cfg, const char *mode, const struct iob_listeners *ls)
+{
+    char names[IOB_ADDR_LIST_MAX * (IOB_ADDR_TEXT_MAX + 16)];
+    size_t pos = 0;
+    for (size_t i = 0; i < ls->n; i++)
+        pos += (size_t)snprintf(names + pos, sizeof(names) - pos, "%slistening on %s",
+                                i ? ", " : "", ls->names[i]);
+    fprintf(stderr, "iobound %s: %s mode %s (pid %d)\n", IOB_VERSION, mode, names, (int)getpid());
+    if (strcmp(cfg->log.error_log, "-") != 0)
+        iob_log(IOB_LOG_INFO, "%s mode %s", mode, names);
+}
+
+/* Detaches and writes the pid file, as the config asks. Returns 0 or EXIT_RUNTIME (reported). */
+static int become_daemon(const struct iob_config *cfg, const char *pid_file)
+{
+    char err[1024];
+    if (cfg->process.daemonize && iob_daemon_detach(err, sizeof(err)) < 0) {
+        startup_error(cfg, "--daemon: ", err);
+        return EXIT_RUNTIME;
+    }
+    if (pid_file && iob_daemon_pidfile_write(pid_file, err, sizeof(err)) < 0) {
+        startup_error(cfg, "pid file: ", err);
+        iob_daemon_ready(EXIT_RUNTIME);
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
 static int serve(const struct iob_config *cfg)
 {
-    char err[1024], name[128];
+    char err[1024];
     int rc =
         iob_log_open(cfg->log.error_log, cfg->log.access_log, cfg->log.level, err, sizeof(err));
     if (rc < 0) {
@@ -135,21 +166,17 @@ static int serve(const struct iob_config *cfg)
     size_t n;
     const struct iob_engine *engine = &iob_engines(&n)[cfg->server.mode];
     struct iob_engine_args args = build_args(cfg);
-    int fd = iob_listen_open(cfg->server.listen, args.backlog, engine->reuseport, err, sizeof(err));
-    if (fd < 0) {
+    /* Static: its Unix socket files are removed after the engine closed the sockets. */
+    static struct iob_listeners ls;
+    rc = iob_listen_open_all(cfg->server.listen, args.backlog, engine->reuseport, &ls, err,
+                             sizeof(err));
+    if (rc < 0) {
         startup_error(cfg, "", err);
-        return fd == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
-    }
-    if (cfg->process.daemonize && iob_daemon_detach(err, sizeof(err)) < 0) {
-        startup_error(cfg, "--daemon: ", err);
-        close(fd);
-        return EXIT_RUNTIME;
+        return rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
     }
     const char *pid_file = cfg->process.pid_file[0] ? cfg->process.pid_file : NULL;
-    if (pid_file && iob_daemon_pidfile_write(pid_file, err, sizeof(err)) < 0) {
-        startup_error(cfg, "pid file: ", err);
-        iob_daemon_ready(EXIT_RUNTIME);
-        close(fd);
+    if (become_daemon(cfg, pid_file) != 0) {
+        iob_listen_close_all(&ls);
         return EXIT_RUNTIME;
     }
 
@@ -164,15 +191,10 @@ static int serve(const struct iob_config *cfg)
     if (rc < 0) {
         startup_error(cfg, "signals: ", strerror(-rc));
         iob_daemon_ready(EXIT_RUNTIME);
-        close(fd);
+        iob_listen_close_all(&ls);
         return EXIT_RUNTIME;
     }
-    iob_listen_name(fd, name, sizeof(name));
-    /* The start-up line is contract: tests and scripts read the port from it. */
-    fprintf(stderr, "iobound %s: %s mode listening on %s (pid %d)\n", IOB_VERSION, env.mode, name,
-            (int)getpid());
-    if (strcmp(cfg->log.error_log, "-") != 0)
-        iob_log(IOB_LOG_INFO, "%s mode listening on %s", env.mode, name);
+    announce(cfg, env.mode, &ls);
     iob_daemon_ready(EXIT_OK);
     /* systemd Type=notify: listening now, so the unit counts as started. */
     rc = iob_notify("READY=1");
@@ -180,8 +202,10 @@ static int serve(const struct iob_config *cfg)
         iob_log(IOB_LOG_WARN, "systemd notify READY=1: %s", strerror(-rc));
 
     args.env = &env;
-    args.listen_fd = fd;
+    args.listen_fds = ls.fds;
+    args.n_listen = ls.n;
     rc = engine->run(&args);
+    iob_listen_remove_files(&ls); /* after a drain, a grace run out or a second signal alike */
     if (rc < 0 && rc != -EINTR)
         iob_log(IOB_LOG_ERROR, "%s engine stopped: %s", env.mode, strerror(-rc));
     else
@@ -237,8 +261,12 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (cli.health_check) {
-        /* No address given: our own listen address (health.c reads a wildcard as loopback). */
-        const char *addr = *cli.health_check ? cli.health_check : cfg.server.listen;
+        /* No address given: our own (the first of the list; health.c reads a wildcard as
+         * loopback). */
+        char own[IOB_ADDR_LIST_MAX][IOB_ADDR_TEXT_MAX];
+        const char *addr = cli.health_check;
+        if (!*addr)
+            addr = iob_addr_split(cfg.server.listen, own, IOB_ADDR_LIST_MAX) > 0 ? own[0] : "";
         rc = iob_health_check(addr, HEALTH_CHECK_TIMEOUT_MS);
         if (rc < 0)
             fprintf(stderr, "iobound: health check of %s failed: %s\n", addr, strerror(-rc));

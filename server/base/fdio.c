@@ -35,7 +35,9 @@ int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns)
 {
     const char *p = buf;
     while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        /* MSG_DONTWAIT: the socket may be blocking (SO_RCVTIMEO reads), the deadline still holds.
+         */
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             p += n;
             len -= (size_t)n;

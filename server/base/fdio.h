@@ -14,5 +14,6 @@ int iob_fd_wait(int fd, short events, uint64_t deadline_ns);
  * and sends an RST instead of a FIN (a /fault reset). Returns 0 or a negative errno. */
 int iob_fd_abort(int fd);
 /* Sends all len bytes of buf on fd (MSG_NOSIGNAL: a gone peer is -EPIPE, never SIGPIPE),
- * waiting for room until deadline_ns. Returns 0, -ETIMEDOUT or a negative errno. Blocks. */
+ * waiting for room until deadline_ns, also when fd is a blocking socket. Returns 0, -ETIMEDOUT or a
+ * negative errno. Blocks. */
 int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns);

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,7 +59,8 @@ static int admit(int fd, const struct sockaddr *sa, size_t max_connections, char
         return -EAGAIN;
     }
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (sa->sa_family != AF_UNIX) /* no Nagle there to turn off */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     iob_addr_host(sa, peer, IOB_PEER_MAX);
     iob_metrics_conn_opened();
     return fd;
@@ -85,6 +87,51 @@ int iob_accept_take(int fd, size_t max_connections, char peer[IOB_PEER_MAX])
     socklen_t sslen = sizeof(ss);
     (void)getpeername(fd, (struct sockaddr *)&ss, &sslen); /* gone already: "?" as the peer */
     return admit(fd, (struct sockaddr *)&ss, max_connections, peer);
+}
+
+int iob_accept_set_open(struct iob_accept_set *set, const int *fds, size_t n)
+{
+    *set = (struct iob_accept_set){.fd = epoll_create1(EPOLL_CLOEXEC), .n = n};
+    int rc = set->fd < 0 ? -errno : 0;
+    for (size_t i = 0; i < n; i++) {
+        set->listen_fds[i] = fds[i];
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
+        if (rc == 0 && epoll_ctl(set->fd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+            rc = -errno;
+    }
+    if (rc < 0)
+        iob_accept_set_close(set);
+    return rc;
+}
+
+void iob_accept_set_close(struct iob_accept_set *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        close(set->listen_fds[i]);
+    if (set->fd >= 0)
+        close(set->fd);
+    set->fd = -1;
+    set->n = 0;
+}
+
+int iob_accept_some(struct iob_accept_set *set, size_t max_connections, iob_accept_fn *take,
+                    void *ctx)
+{
+    struct epoll_event evs[IOB_ADDR_LIST_MAX];
+    int ready = epoll_wait(set->fd, evs, IOB_ADDR_LIST_MAX, 0);
+    for (int r = 0; r < ready; r++) {
+        int lfd = set->listen_fds[evs[r].data.u64];
+        for (int i = 0; i < IOB_ACCEPT_BATCH; i++) {
+            char peer[IOB_PEER_MAX];
+            int fd = iob_accept_next(lfd, max_connections, peer);
+            if (fd == -EMFILE)
+                return -EMFILE;
+            if (fd < 0)
+                break;
+            take(ctx, fd, peer);
+        }
+    }
+    return 0;
 }
 
 static void uncount(void)

@@ -115,14 +115,39 @@ static bool answer_all(struct serving *s, char *in, size_t *have)
     return open;
 }
 
+/* Reads through the ops' recv, or their wait and a recv() that does not block. Returns as the
+ * recv op does. */
+static ssize_t read_some(struct serving *s, void *buf, size_t len, uint64_t deadline_ns,
+                         bool watch_drain)
+{
+    if (s->ops->recv)
+        return s->ops->recv(s->ctx, s->b->fd, buf, len, deadline_ns, watch_drain);
+    switch (s->ops->wait_readable(s->ctx, s->b->fd, deadline_ns, watch_drain)) {
+    case IOB_WAIT_TIMEOUT:
+        return -ETIMEDOUT;
+    case IOB_WAIT_DRAIN:
+        return -ECANCELED;
+    case IOB_WAIT_READY:
+        break;
+    }
+    ssize_t n = recv(s->b->fd, buf, len, MSG_DONTWAIT);
+    return n < 0 ? -errno : n;
+}
+
 /* Serves requests until the connection is to close or, with park_idle, is idle again after it
- * read (a turn begins because the client sent something). */
+ * read (a turn begins because the client sent something). Only the wait for a next request
+ * watches the drain: a request under way is read to its end and answered with close. */
 static enum end serve(struct serving *s, bool park_idle)
 {
     char in[READ_BUF_BYTES];
     size_t have = 0;
     bool has_read = false;
     for (;;) {
+        /* Before the bytes are answered: a request completed in the drain says so (/readyz). */
+        if (!s->b->draining && iob_stop_draining()) {
+            s->b->draining = true;
+            iob_conn_drain(s->b->conn);
+        }
         if (!answer_all(s, in, &have))
             return END_LINGER;
         bool idle = iob_conn_is_idle(s->b->conn) && !have;
@@ -130,22 +155,16 @@ static enum end serve(struct serving *s, bool park_idle)
             return END_CLOSE;
         if (idle && park_idle && has_read)
             return END_IDLE;
-        enum iob_wait w = s->ops->wait_readable(s->ctx, s->b->fd, iob_conn_deadline_ns(s->b->conn),
-                                                !s->b->draining);
-        if (w == IOB_WAIT_TIMEOUT) {
+        ssize_t got =
+            read_some(s, in + have, sizeof(in) - have, iob_conn_deadline_ns(s->b->conn), idle);
+        if (got == -ETIMEDOUT) {
             iob_conn_timed_out(s->b->conn);
             bool answered = iob_conn_output(s->b->conn)->len > 0; /* 408: a request was partial */
             flush(s);
             return answered ? END_LINGER : END_CLOSE;
         }
-        if (w == IOB_WAIT_DRAIN) {
-            s->b->draining = true;
-            iob_conn_drain(s->b->conn);
-            continue;
-        }
-        ssize_t got = recv(s->b->fd, in + have, sizeof(in) - have, 0);
-        if (got < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
+        if (got == -ECANCELED || got == -EAGAIN || got == -EINTR)
+            continue; /* the drain: seen at the top */
         if (got <= 0) {
             answer_all(s, in, &have); /* all it sent is answered; a partial request cannot end */
             return END_CLOSE;
@@ -163,11 +182,10 @@ static void linger(struct serving *s)
     char sink[4096];
     uint64_t deadline = iob_clock_now_ns() + LINGER_MS * IOB_NS_PER_MS;
     shutdown(s->b->fd, SHUT_WR);
-    while (s->ops->wait_readable(s->ctx, s->b->fd, deadline, false) == IOB_WAIT_READY) {
-        ssize_t n = recv(s->b->fd, sink, sizeof(sink), 0);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-            return;
-    }
+    ssize_t n;
+    while ((n = read_some(s, sink, sizeof(sink), deadline, false)) > 0 || n == -EAGAIN ||
+           n == -EINTR)
+        ;
 }
 
 struct iob_bconn *iob_blocking_open(const struct iob_env *env, int fd, const char *peer)

@@ -19,7 +19,11 @@
 /* What an engine is given; main.c builds it from the configuration. Read-only. */
 struct iob_engine_args {
     const struct iob_env *env; /* limits (max_connections, timeouts) and the models */
-    int listen_fd;             /* bound, listening, non-blocking; the engine closes it */
+    /* Every listening socket of the listen list (1..IOB_ADDR_LIST_MAX, TCP or Unix), bound,
+     * listening, non-blocking: the engine serves them all and closes them (accept.h's
+     * iob_accept_set takes them as one descriptor). */
+    const int *listen_fds;
+    size_t n_listen;
     int backlog;               /* for the sockets an engine adds (iob_listen_again()) */
     size_t thread_stack_bytes; /* threaded: the stack of a connection thread */
     unsigned pool_workers;     /* pool: worker threads */
@@ -32,7 +36,7 @@ struct iob_engine {
     struct iob_model model; /* name, summary, traits (as at rest with no config) */
     /* Sets the traits that depend on the config (threads at rest, CPU lanes), or NULL. */
     void (*resolve)(struct iob_model *m, const struct iob_engine_args *args);
-    bool reuseport; /* its listening socket gets SO_REUSEPORT (one socket per loop) */
+    bool reuseport; /* its TCP listening sockets get SO_REUSEPORT (one socket per loop) */
     /* Serves until SIGTERM/SIGINT and the drain (or a second signal). Runs on the calling
      * thread and blocks; when it returns, no thread of its own touches anything it made.
      * Returns 0 after a clean stop or a negative errno. */

@@ -20,9 +20,6 @@
 #include "server/engine/nbconn.h"
 #include "server/engine/stop.h"
 
-/* Connections taken per wake of the listening socket, so a burst cannot starve the others. */
-#define ACCEPT_BATCH 64
-
 struct ev_conn {
     struct loop *lp;
     struct ev_conn *prev, *next;
@@ -40,6 +37,7 @@ struct loop {
     const struct iob_engine_args *args;
     const struct iob_loop_opts *opts;
     struct event_base *base;
+    struct iob_accept_set listeners;
     struct event *accept_ev, *accept_resume, *grace;
     struct event *stop_evs[4]; /* signalfd (one loop), drain, now, CPU steps done */
     struct ev_conn *conns;
@@ -176,8 +174,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     apply(ec);
 }
 
-static void conn_new(struct loop *lp, int fd, const char *peer)
+static void conn_new(void *arg, int fd, const char *peer)
 {
+    struct loop *lp = arg;
     struct ev_conn *ec = calloc(1, sizeof(*ec));
     if (!ec) {
         iob_accept_reject(fd);
@@ -200,23 +199,14 @@ static void conn_new(struct loop *lp, int fd, const char *peer)
     apply(ec);
 }
 
-static void on_accept(evutil_socket_t lfd, short what, void *arg)
+static void on_accept(evutil_socket_t fd, short what, void *arg)
 {
-    (void)what;
+    (void)fd, (void)what;
     struct loop *lp = arg;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        char peer[IOB_PEER_MAX];
-        int fd = iob_accept_next(lfd, lp->args->env->max_connections, peer);
-        if (fd == -EMFILE) {
-            /* Not a spin on a listen socket that stays readable: pause; the others go on. */
-            event_del(lp->accept_ev);
-            add_timer_at(lp->accept_resume,
-                         iob_clock_now_ns() + IOB_ACCEPT_PAUSE_MS * IOB_NS_PER_MS);
-            return;
-        }
-        if (fd < 0)
-            return;
-        conn_new(lp, fd, peer);
+    if (iob_accept_some(&lp->listeners, lp->args->env->max_connections, conn_new, lp) < 0) {
+        /* Not a spin on a listen socket that stays readable: pause; the others go on. */
+        event_del(lp->accept_ev);
+        add_timer_at(lp->accept_resume, iob_clock_now_ns() + IOB_ACCEPT_PAUSE_MS * IOB_NS_PER_MS);
     }
 }
 
@@ -250,7 +240,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     lp->draining = true;
     event_del(lp->stop_evs[1]);
     event_del(lp->accept_ev);
-    close(lp->opts->listen_fd);
+    iob_accept_set_close(&lp->listeners);
     for (struct ev_conn *ec = lp->conns, *next; ec; ec = next) {
         next = ec->next;
         iob_nb_drain(ec->nb);
@@ -295,13 +285,17 @@ static int watch(struct loop *lp, size_t slot, int fd, event_callback_fn cb)
 
 int iob_loop_run(const struct iob_engine_args *args, const struct iob_loop_opts *opts)
 {
+    struct iob_accept_set listeners;
+    int rc = iob_accept_set_open(&listeners, opts->listen_fds, opts->n_listen);
+    if (rc < 0)
+        return rc;
     struct loop *lp = calloc(1, sizeof(*lp));
     if (!lp) {
-        close(opts->listen_fd);
+        iob_accept_set_close(&listeners);
         return -ENOMEM;
     }
-    *lp = (struct loop){.args = args, .opts = opts};
-    int rc = -ENOMEM;
+    *lp = (struct loop){.args = args, .opts = opts, .listeners = listeners};
+    rc = -ENOMEM;
     /* Waits are the product: a precise monotonic clock (not the 4 ms coarse one) and timerfd
      * make a 100 ms sleep end within a fraction of a millisecond of its time. */
     struct event_config *ecfg = event_config_new();
@@ -312,7 +306,7 @@ int iob_loop_run(const struct iob_engine_args *args, const struct iob_loop_opts 
     }
     if (!lp->base)
         goto fail;
-    lp->accept_ev = event_new(lp->base, opts->listen_fd, EV_READ | EV_PERSIST, on_accept, lp);
+    lp->accept_ev = event_new(lp->base, lp->listeners.fd, EV_READ | EV_PERSIST, on_accept, lp);
     lp->accept_resume = evtimer_new(lp->base, on_accept_resume, lp);
     lp->grace = evtimer_new(lp->base, on_grace, lp);
     if (!lp->accept_ev || !lp->accept_resume || !lp->grace || event_add(lp->accept_ev, NULL) < 0 ||
@@ -331,8 +325,7 @@ fail:
     }
     free_events((struct event *[]){lp->accept_ev, lp->accept_resume, lp->grace}, 3);
     free_events(lp->stop_evs, sizeof(lp->stop_evs) / sizeof(lp->stop_evs[0]));
-    if (!lp->draining)
-        close(opts->listen_fd);
+    iob_accept_set_close(&lp->listeners);
     if (lp->base)
         event_base_free(lp->base);
     free(lp);
@@ -341,6 +334,7 @@ fail:
 
 int iob_evented_run(const struct iob_engine_args *args)
 {
-    const struct iob_loop_opts opts = {.listen_fd = args->listen_fd, .takes_signals = true};
+    const struct iob_loop_opts opts = {
+        .listen_fds = args->listen_fds, .n_listen = args->n_listen, .takes_signals = true};
     return iob_loop_run(args, &opts);
 }

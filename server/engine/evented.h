@@ -1,6 +1,6 @@
-/* The evented loop as a part: one libevent loop serving one listening socket on the calling
+/* The evented loop as a part: one libevent loop serving its listening sockets on the calling
  * thread, over the non-blocking driver. The evented engine runs one; workers runs one per core,
- * each on its own SO_REUSEPORT socket; executor hands its CPU steps to other threads. */
+ * each on its own SO_REUSEPORT sockets; executor hands its CPU steps to other threads. */
 #pragma once
 #include <stdbool.h>
 
@@ -18,7 +18,8 @@ struct iob_cpu_runner {
 };
 
 struct iob_loop_opts {
-    int listen_fd; /* the loop closes it when it stops accepting */
+    const int *listen_fds; /* the loop closes them when it stops accepting */
+    size_t n_listen;
     bool
         takes_signals; /* reads the signalfd (one loop per process); every loop follows the drain */
     const struct iob_cpu_runner *cpu; /* NULL: CPU steps run on the loop thread (and stall it) */

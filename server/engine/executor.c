@@ -15,6 +15,7 @@
 #include "server/base/log.h"
 #include "server/base/metrics.h"
 #include "server/engine/evented.h"
+#include "server/engine/listen.h"
 
 struct job {
     struct iob_plan *plan;
@@ -94,7 +95,7 @@ int iob_executor_run(const struct iob_engine_args *args)
     if (ex.done_fd < 0 || !threads) {
         int rc = ex.done_fd < 0 ? -errno : -ENOMEM;
         free(threads);
-        close(args->listen_fd);
+        iob_listen_close(args->listen_fds, args->n_listen);
         return rc;
     }
     pthread_mutex_init(&ex.mu, NULL);
@@ -111,7 +112,8 @@ int iob_executor_run(const struct iob_engine_args *args)
     }
     const struct iob_cpu_runner runner = {ex.done_fd, submit, take_done, &ex};
     /* With no thread at all the loop runs the steps itself, as the evented engine does. */
-    const struct iob_loop_opts opts = {args->listen_fd, true, started ? &runner : NULL};
+    const struct iob_loop_opts opts = {args->listen_fds, args->n_listen, true,
+                                       started ? &runner : NULL};
     int rc = iob_loop_run(args, &opts);
     /* Steps still queued or running end first (each within max_cpu_ms): nothing they use is
      * freed before. */

@@ -24,14 +24,15 @@
 #include "server/engine/blocking.h"
 #include "server/engine/stop.h"
 
-#define ACCEPT_BATCH 64
-#define EPOLL_BATCH  64
+#define EPOLL_BATCH 64
 /* How often idle connections are checked against their deadlines. */
 #define SWEEP_MS 100
 
 struct slot {
     struct iob_bconn *b;
     int fd;
+    /* Not on the drain's list: an idle connection waits in epfd, not in a worker's recv(). */
+    struct iob_thread_conn ops_state;
     uint64_t queued_ns;       /* when it joined the queue */
     bool in_epoll;            /* added to epfd (re-armed with MOD from then on) */
     struct slot *prev, *next; /* in the idle list, or (next only) the queue */
@@ -42,6 +43,7 @@ struct slot {
 struct pool {
     const struct iob_env *env;
     int epfd;
+    struct iob_accept_set listeners; /* the acceptor's */
     unsigned queue_max;
     pthread_mutex_t mu;
     pthread_cond_t ready;
@@ -128,7 +130,7 @@ static void *worker_main(void *arg)
             break;
         iob_metrics_queue_waited(iob_clock_now_ns() - s->queued_ns);
         iob_metrics_busy_workers(1);
-        enum iob_turn t = iob_blocking_turn(s->b, &iob_thread_ops, NULL, true);
+        enum iob_turn t = iob_blocking_turn(s->b, &iob_thread_ops, &s->ops_state, true);
         iob_metrics_busy_workers(-1);
         if (t == IOB_TURN_IDLE)
             park(p, s);
@@ -150,29 +152,23 @@ static int watch(struct pool *p, int op, int fd, void *tag)
 }
 
 /* New connections start parked: one that never sends holds no worker. Over the queue bound a
- * new connection gets the 503. Returns false after EMFILE (the caller pauses accepting). */
-static bool accept_some(struct pool *p, int lfd)
+ * new connection gets the 503. */
+static void take(void *arg, int fd, const char *peer)
 {
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        char peer[IOB_PEER_MAX];
-        int fd = iob_accept_next(lfd, p->env->max_connections, peer);
-        if (fd < 0)
-            return fd != -EMFILE;
-        pthread_mutex_lock(&p->mu);
-        bool full = p->queued >= p->queue_max;
-        pthread_mutex_unlock(&p->mu);
-        struct slot *s = full ? NULL : calloc(1, sizeof(*s));
-        if (s)
-            s->b = iob_blocking_open(p->env, fd, peer);
-        if (!s || !s->b) {
-            free(s);
-            iob_accept_reject(fd);
-            continue;
-        }
-        s->fd = fd;
-        park(p, s);
+    struct pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    bool full = p->queued >= p->queue_max;
+    pthread_mutex_unlock(&p->mu);
+    struct slot *s = full ? NULL : calloc(1, sizeof(*s));
+    if (s)
+        s->b = iob_blocking_open(p->env, fd, peer);
+    if (!s || !s->b) {
+        free(s);
+        iob_accept_reject(fd);
+        return;
     }
-    return true;
+    s->fd = fd;
+    park(p, s);
 }
 
 /* Closes the idle connections whose deadline passed (all of them when draining). */
@@ -200,8 +196,9 @@ static void sweep(struct pool *p, bool all)
 
 /* Accepts, queues what became readable and sweeps, until the drain begins. The whole batch is
  * taken first, so no request that arrived with the signal is lost. */
-static int serve(struct pool *p, int lfd)
+static int serve(struct pool *p)
 {
+    int lfd = p->listeners.fd;
     uint64_t resume_ns = 0, swept_ns = 0;
     enum iob_stop_event stop = IOB_STOP_NONE;
     while (stop == IOB_STOP_NONE) {
@@ -212,7 +209,8 @@ static int serve(struct pool *p, int lfd)
             if (tag == &signal_tag) {
                 stop = iob_stop_take();
             } else if (tag == &listen_tag) {
-                if (!accept_some(p, lfd) && watch(p, EPOLL_CTL_DEL, lfd, NULL) == 0)
+                if (iob_accept_some(&p->listeners, p->env->max_connections, take, p) < 0 &&
+                    watch(p, EPOLL_CTL_DEL, lfd, NULL) == 0)
                     resume_ns = iob_clock_now_ns() + IOB_ACCEPT_PAUSE_MS * IOB_NS_PER_MS;
             } else {
                 pthread_mutex_lock(&p->mu);
@@ -232,16 +230,21 @@ static int serve(struct pool *p, int lfd)
     return stop == IOB_STOP_NOW ? -EINTR : 0;
 }
 
+/* Takes the listening sockets (closed on failure too). Returns the pool or NULL. */
 static struct pool *pool_new(const struct iob_engine_args *args)
 {
-    struct pool *p = calloc(1, sizeof(*p));
-    if (!p)
+    struct iob_accept_set listeners;
+    if (iob_accept_set_open(&listeners, args->listen_fds, args->n_listen) < 0)
         return NULL;
-    p->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (p->epfd < 0) {
+    struct pool *p = calloc(1, sizeof(*p));
+    if (p)
+        p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (!p || p->epfd < 0) {
+        iob_accept_set_close(&listeners);
         free(p);
         return NULL;
     }
+    p->listeners = listeners;
     p->env = args->env;
     p->queue_max = args->pool_queue;
     p->tail = &p->head;
@@ -254,12 +257,13 @@ static struct pool *pool_new(const struct iob_engine_args *args)
 int iob_pool_run(const struct iob_engine_args *args)
 {
     struct pool *p = pool_new(args);
-    if (!p || watch(p, EPOLL_CTL_ADD, args->listen_fd, &listen_tag) < 0 ||
+    if (!p || watch(p, EPOLL_CTL_ADD, p->listeners.fd, &listen_tag) < 0 ||
         watch(p, EPOLL_CTL_ADD, iob_stop_signal_fd(), &signal_tag) < 0) {
         int rc = p ? -errno : -ENOMEM;
-        if (p)
+        if (p) {
+            iob_accept_set_close(&p->listeners);
             unref(p);
-        close(args->listen_fd);
+        }
         return rc;
     }
     iob_metrics_queue_enable();
@@ -280,8 +284,8 @@ int iob_pool_run(const struct iob_engine_args *args)
         iob_metrics_thread_started();
     }
     pthread_attr_destroy(&attr);
-    int rc = serve(p, args->listen_fd);
-    close(args->listen_fd);
+    int rc = serve(p);
+    iob_accept_set_close(&p->listeners);
     pthread_mutex_lock(&p->mu);
     p->draining = true;
     pthread_mutex_unlock(&p->mu);

@@ -1,12 +1,16 @@
 /* The blocking driver's ops on OS threads, for every model whose connections have threads of
- * their own (threaded, pool): poll() beside the drain eventfd, send() under a deadline,
- * clock_nanosleep() to an absolute time, and a small thread per gather task. ctx is unused. */
+ * their own (threaded, pool): a blocking recv() under SO_RCVTIMEO (one system call per read, no
+ * poll() first), send() under a deadline, clock_nanosleep() to an absolute time, and a small
+ * thread per gather task. The drain reaches a thread blocked in recv() through the list of
+ * connections (iob_thread_conns_drain()). */
 #include "server/engine/blocking.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "server/base/clock.h"
@@ -15,19 +19,124 @@
 #include "server/engine/stop.h"
 
 #define GATHER_STACK_BYTES (64 * 1024)
+/* How much later than its deadline a read may time out: SO_RCVTIMEO is set again only when the
+ * one set would be later than that, or under half the time left (then recv() times out early
+ * and waits again). So keep-alive requests, whose time left is always about idle_timeout_ms,
+ * set it once per connection. */
+#define RCVTIMEO_SLACK_NS (10 * IOB_NS_PER_MS)
+#define RCVTIMEO_NONE     UINT64_MAX
 
-static enum iob_wait wait_readable(void *ctx, int fd, uint64_t deadline_ns, bool watch_drain)
+/* struct iob_thread_conn's state: the drain wakes only a connection in WAITING, and holds it in
+ * WAKING while it shuts its socket, so the connection's thread cannot close the socket then. */
+enum { BUSY, WAITING, WAKING };
+
+static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct iob_thread_conn *listed;
+
+void iob_thread_conn_list(struct iob_thread_conn *c, int fd)
 {
-    (void)ctx;
-    struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
-                          {.fd = iob_stop_drain_fd(), .events = POLLIN}};
-    int n;
-    while ((n = poll(p, watch_drain ? 2 : 1, iob_fd_poll_ms(deadline_ns))) < 0 && errno == EINTR)
-        ;
-    if (n == 0)
-        return IOB_WAIT_TIMEOUT;
-    /* Bytes first: a request that came with the drain is still read and answered. */
-    return p[0].revents ? IOB_WAIT_READY : IOB_WAIT_DRAIN;
+    c->fd = fd;
+    pthread_mutex_lock(&list_mu);
+    c->prev = NULL;
+    c->next = listed;
+    if (listed)
+        listed->prev = c;
+    listed = c;
+    pthread_mutex_unlock(&list_mu);
+}
+
+void iob_thread_conn_unlist(struct iob_thread_conn *c)
+{
+    pthread_mutex_lock(&list_mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        listed = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&list_mu);
+}
+
+void iob_thread_conns_drain(void)
+{
+    pthread_mutex_lock(&list_mu);
+    for (struct iob_thread_conn *c = listed; c; c = c->next) {
+        int expected = WAITING;
+        if (atomic_compare_exchange_strong(&c->state, &expected, WAKING)) {
+            shutdown(c->fd, SHUT_RD);
+            atomic_store(&c->state, WAITING);
+        }
+    }
+    pthread_mutex_unlock(&list_mu);
+}
+
+/* Enters WAITING; false when the drain began first (the caller then does not block). Sequentially
+ * consistent with iob_thread_conns_drain(), which runs after the drain began: either this sees
+ * the drain, or the drain sees WAITING and shuts the socket. */
+static bool begin_wait(struct iob_thread_conn *c)
+{
+    atomic_store(&c->state, WAITING);
+    if (!iob_stop_draining())
+        return true;
+    atomic_store(&c->state, BUSY);
+    return false;
+}
+
+/* Leaves WAITING, after the drain is done with the socket if it is just shutting it. */
+static void end_wait(struct iob_thread_conn *c)
+{
+    int expected = WAITING;
+    while (!atomic_compare_exchange_weak(&c->state, &expected, BUSY)) {
+        expected = WAITING;
+        sched_yield();
+    }
+}
+
+/* Makes recv() on fd block for at most left_ns (0: no deadline). Returns 0 or -errno. */
+static int set_timeout(struct iob_thread_conn *c, int fd, uint64_t left_ns)
+{
+    uint64_t want = left_ns ? left_ns : RCVTIMEO_NONE, set = c->rcvtimeo_ns;
+    if (set && (want == RCVTIMEO_NONE
+                    ? set == RCVTIMEO_NONE
+                    : set != RCVTIMEO_NONE && set <= want + RCVTIMEO_SLACK_NS && set >= want / 2))
+        return 0;
+    int off = 0;
+    if (!set && ioctl(fd, FIONBIO, &off) < 0) /* accepted non-blocking: SO_RCVTIMEO needs this */
+        return -errno;
+    uint64_t us = want == RCVTIMEO_NONE ? 0 : (want + 999) / 1000;
+    struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
+    if (us == 0 && want != RCVTIMEO_NONE)
+        tv.tv_usec = 1; /* {0, 0} would mean no timeout */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+        return -errno;
+    c->rcvtimeo_ns = want;
+    return 0;
+}
+
+static ssize_t thread_recv(void *ctx, int fd, void *buf, size_t len, uint64_t deadline_ns,
+                           bool watch_drain)
+{
+    struct iob_thread_conn *c = ctx;
+    for (;;) {
+        uint64_t now = iob_clock_now_ns();
+        bool late = deadline_ns && now >= deadline_ns;
+        int rc = late ? 0 : set_timeout(c, fd, deadline_ns ? deadline_ns - now : 0);
+        if (rc < 0)
+            return rc;
+        bool drain = watch_drain && !begin_wait(c);
+        /* Past the deadline or in the drain: one look, bytes there still win. */
+        int flags = late || drain ? MSG_DONTWAIT : 0;
+        ssize_t n = recv(fd, buf, len, flags);
+        int err = n < 0 ? errno : 0;
+        if (watch_drain && !drain)
+            end_wait(c);
+        if (n >= 0)
+            return n;
+        if (flags && (err == EAGAIN || err == EWOULDBLOCK))
+            return drain ? -ECANCELED : -ETIMEDOUT;
+        if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
+            return -err; /* else SO_RCVTIMEO ran out (early, or by the slack): look again */
+    }
 }
 
 static int send_all(void *ctx, int fd, const char *buf, size_t len, uint64_t deadline_ns)
@@ -91,4 +200,5 @@ static void gather(void *ctx, struct iob_plan *plan)
     pthread_attr_destroy(&attr);
 }
 
-const struct iob_blocking_ops iob_thread_ops = {wait_readable, send_all, sleep_until, gather};
+const struct iob_blocking_ops iob_thread_ops = {
+    .send_all = send_all, .sleep_until = sleep_until, .gather = gather, .recv = thread_recv};

@@ -1,8 +1,8 @@
 /* The threaded engine: the calling thread accepts and takes the signals; every connection gets an
- * OS thread that runs the blocking driver on OS-thread ops (thread_ops.c: poll(), send(),
- * clock_nanosleep(), a small thread per gather task). Only the spawner of those threads.
- * Shared between threads: the refcounted struct threaded (read-only but for its count), the
- * read-only env and the atomics of accept, stop and metrics. Nothing else. */
+ * OS thread that runs the blocking driver on OS-thread ops (thread_ops.c: recv() under
+ * SO_RCVTIMEO, send(), clock_nanosleep(), a small thread per gather task). Only the spawner of
+ * those threads. Shared between threads: the refcounted struct threaded (read-only but for its
+ * count), the read-only env and the atomics of accept, stop and metrics. Nothing else. */
 #include "server/engine/engine.h"
 
 #include <errno.h>
@@ -19,9 +19,6 @@
 #include "server/engine/blocking.h"
 #include "server/engine/stop.h"
 
-#define ACCEPT_BATCH  64
-#define DRAIN_POLL_MS 20
-
 /* Lives while run() or any connection thread holds it: threads left running after an expired
  * grace never touch run()'s stack, and the last one out frees it. */
 struct threaded {
@@ -34,6 +31,7 @@ struct th_conn {
     struct threaded *t;
     int fd;
     char peer[IOB_PEER_MAX];
+    struct iob_thread_conn ops_state; /* on the drain's list while the thread serves it */
 };
 
 static void unref(struct threaded *t)
@@ -47,19 +45,22 @@ static void unref(struct threaded *t)
 static void *conn_main(void *arg)
 {
     struct th_conn *tc = arg;
-    iob_blocking_serve(&iob_thread_ops, NULL, tc->t->env, tc->fd, tc->peer);
+    iob_thread_conn_list(&tc->ops_state, tc->fd);
+    iob_blocking_serve(&iob_thread_ops, &tc->ops_state, tc->t->env, tc->fd, tc->peer);
+    iob_thread_conn_unlist(&tc->ops_state);
     unref(tc->t);
     free(tc);
     iob_metrics_thread_exited();
     return NULL;
 }
 
-static void spawn(struct threaded *t, int fd, const char *peer)
+static void spawn(void *arg, int fd, const char *peer)
 {
+    struct threaded *t = arg;
     struct th_conn *tc = malloc(sizeof(*tc));
     int rc = ENOMEM;
     if (tc) {
-        *tc = (struct th_conn){.t = t, .fd = fd};
+        *tc = (struct th_conn){.t = t, .fd = fd}; /* ops_state zeroed: its first turn */
         strcpy(tc->peer, peer);
         atomic_fetch_add(&t->refs, 1);
         pthread_t th;
@@ -78,9 +79,13 @@ static void spawn(struct threaded *t, int fd, const char *peer)
 
 int iob_threaded_run(const struct iob_engine_args *args)
 {
+    struct iob_accept_set set;
+    int rc = iob_accept_set_open(&set, args->listen_fds, args->n_listen);
+    if (rc < 0)
+        return rc;
     struct threaded *t = calloc(1, sizeof(*t));
     if (!t) {
-        close(args->listen_fd);
+        iob_accept_set_close(&set);
         return -ENOMEM;
     }
     t->env = args->env;
@@ -88,27 +93,20 @@ int iob_threaded_run(const struct iob_engine_args *args)
     pthread_attr_init(&t->conn_attr);
     pthread_attr_setdetachstate(&t->conn_attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&t->conn_attr, args->thread_stack_bytes);
-    int rc = 0;
     for (;;) {
-        struct pollfd p[2] = {{.fd = args->listen_fd, .events = POLLIN},
+        struct pollfd p[2] = {{.fd = set.fd, .events = POLLIN},
                               {.fd = iob_stop_signal_fd(), .events = POLLIN}};
         if (poll(p, 2, -1) < 0)
             continue;
         if ((p[1].revents & POLLIN) && iob_stop_take() != IOB_STOP_NONE) {
-            close(args->listen_fd);
+            iob_accept_set_close(&set);
+            iob_thread_conns_drain(); /* the connections that wait for a request close */
             rc = iob_stop_wait_drained();
             break;
         }
-        /* A burst of connects is taken in one go (bounded, so signals are not starved). */
-        for (int i = 0; i < ACCEPT_BATCH && (p[0].revents & POLLIN); i++) {
-            char peer[IOB_PEER_MAX];
-            int fd = iob_accept_next(args->listen_fd, t->env->max_connections, peer);
-            if (fd == -EMFILE)
-                poll(NULL, 0, IOB_ACCEPT_PAUSE_MS); /* no spin on a full table; others go on */
-            if (fd < 0)
-                break;
-            spawn(t, fd, peer);
-        }
+        if ((p[0].revents & POLLIN) &&
+            iob_accept_some(&set, t->env->max_connections, spawn, t) == -EMFILE)
+            poll(NULL, 0, IOB_ACCEPT_PAUSE_MS); /* no spin on a full table; others go on */
     }
     unref(t);
     return rc;

@@ -19,9 +19,11 @@
 
 #include <liburing.h>
 
+#include "server/base/addr.h"
 #include "server/base/clock.h"
 #include "server/base/log.h"
 #include "server/engine/accept.h"
+#include "server/engine/listen.h"
 #include "server/engine/nbconn.h"
 #include "server/engine/stop.h"
 
@@ -38,7 +40,15 @@
 
 /* user_data: a loop operation is one of these small numbers; a connection's is its address with
  * the operation in the low bits (calloc'd, so 8-aligned); 0 is a completion nobody waits for. */
-enum { L_ACCEPT = 1, L_SIGNAL, L_DRAIN, L_NOW, L_GRACE, L_RESUME, L_MAX };
+enum {
+    L_SIGNAL = 1,
+    L_DRAIN,
+    L_NOW,
+    L_GRACE,
+    L_RESUME,
+    L_ACCEPT, /* + the listener's index */
+    L_MAX = L_ACCEPT + IOB_ADDR_LIST_MAX
+};
 enum { C_RECV = 1, C_SEND = 2, C_TIMER = 4, C_MASK = 7 }; /* C_TIMER + slot: 4..7 */
 
 /* Timeouts a connection may have armed at once. The kernel finds a timeout to update or cancel by
@@ -66,8 +76,8 @@ struct uloop {
     char *bufs;
     struct uconn *conns; /* open ones and dead ones still in flight */
     size_t n_open;
-    int listen_fd;
-    bool accepting, paused, draining, stop;
+    bool accepting[IOB_ADDR_LIST_MAX]; /* a multishot accept is armed on listen_fds[i] */
+    bool paused, draining, stop;
     int rc;
     struct __kernel_timespec resume_ts, grace_ts;
 };
@@ -304,21 +314,29 @@ static void conn_new(struct uloop *lp, int fd)
     apply(uc);
 }
 
-/* The listening socket, in one place: one multishot accept takes every connection it has. */
+/* The listening sockets, in one place: one multishot accept on each takes every connection. */
 static void listen_arm(struct uloop *lp)
 {
-    if (lp->accepting || lp->paused || lp->draining)
-        return;
-    io_uring_prep_multishot_accept(loop_sqe(lp, L_ACCEPT), lp->listen_fd, NULL, NULL,
-                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
-    lp->accepting = true;
+    for (size_t i = 0; i < lp->args->n_listen && !lp->paused && !lp->draining; i++)
+        if (!lp->accepting[i]) {
+            io_uring_prep_multishot_accept(loop_sqe(lp, L_ACCEPT + i), lp->args->listen_fds[i],
+                                           NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            lp->accepting[i] = true;
+        }
+}
+
+static void listen_cancel(struct uloop *lp)
+{
+    for (size_t i = 0; i < lp->args->n_listen; i++)
+        if (lp->accepting[i])
+            cancel(lp, L_ACCEPT + i);
 }
 
 static void listen_close(struct uloop *lp)
 {
-    if (lp->accepting)
-        cancel(lp, L_ACCEPT);
-    close(lp->listen_fd); /* after the cancel, the ring lets go of the socket */
+    listen_cancel(lp);
+    /* after the cancel, the ring lets go of the sockets */
+    iob_listen_close(lp->args->listen_fds, lp->args->n_listen);
 }
 
 /* A multishot accept keeps the RLIMIT_NOFILE of the moment it was armed (the kernel reads it
@@ -330,16 +348,16 @@ static bool over_fd_limit(int fd)
     return getrlimit(RLIMIT_NOFILE, &lim) == 0 && (rlim_t)fd >= lim.rlim_cur;
 }
 
-static void on_accept(struct uloop *lp, const struct io_uring_cqe *c)
+static void on_accept(struct uloop *lp, size_t i, const struct io_uring_cqe *c)
 {
     int res = c->res;
     if (!(c->flags & IORING_CQE_F_MORE))
-        lp->accepting = false; /* ended (an error, or cancelled): armed again below */
+        lp->accepting[i] = false; /* ended (an error, or cancelled): armed again below */
     if (res >= 0 && (lp->draining || over_fd_limit(res))) {
         close(res); /* taken in the moment before a cancel, or over the limit */
         res = lp->draining ? -ECANCELED : -EMFILE;
-        if (lp->accepting && !lp->draining)
-            cancel(lp, L_ACCEPT);
+        if (!lp->draining)
+            listen_cancel(lp);
     }
     if (res >= 0)
         conn_new(lp, res);
@@ -373,9 +391,6 @@ static void on_drain(struct uloop *lp)
 static void on_loop(struct uloop *lp, unsigned op, const struct io_uring_cqe *c)
 {
     switch (op) {
-    case L_ACCEPT:
-        on_accept(lp, c);
-        break;
     case L_SIGNAL:
         iob_stop_take(); /* raises the drain or now descriptor, polled below */
         io_uring_prep_poll_add(loop_sqe(lp, L_SIGNAL), iob_stop_signal_fd(), POLLIN);
@@ -395,6 +410,8 @@ static void on_loop(struct uloop *lp, unsigned op, const struct io_uring_cqe *c)
         lp->paused = false;
         listen_arm(lp);
         break;
+    default:
+        on_accept(lp, op - L_ACCEPT, c);
     }
 }
 
@@ -488,10 +505,10 @@ int iob_uring_run(const struct iob_engine_args *args)
 {
     struct uloop *lp = calloc(1, sizeof(*lp));
     if (!lp) {
-        close(args->listen_fd);
+        iob_listen_close(args->listen_fds, args->n_listen);
         return -ENOMEM;
     }
-    *lp = (struct uloop){.args = args, .listen_fd = args->listen_fd, .ring.ring_fd = -1};
+    *lp = (struct uloop){.args = args, .ring.ring_fd = -1};
     int rc = ring_open(lp);
     if (rc == 0)
         rc = serve(lp);
@@ -504,7 +521,7 @@ int iob_uring_run(const struct iob_engine_args *args)
         conn_free(lp->conns);
     }
     if (!lp->draining)
-        close(lp->listen_fd);
+        iob_listen_close(args->listen_fds, args->n_listen);
     if (lp->br)
         munmap(lp->br, N_BUFS * sizeof(struct io_uring_buf) + (size_t)N_BUFS * BUF_BYTES);
     free(lp);

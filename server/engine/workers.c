@@ -1,8 +1,10 @@
 /* The workers engine: one evented loop per core in one process, each on its own SO_REUSEPORT
- * socket and thread, so the kernel spreads new connections over them (nginx's worker
- * processes, as threads). The calling thread is the supervisor: it takes the signals, the loops
- * follow the drain (stop.h), and it waits for them all. Admission stays global (accept.c's one
- * count). A loop's connections are its own: CPU work still stalls the clients of its loop. */
+ * sockets and thread, so the kernel spreads new connections over them (nginx's worker
+ * processes, as threads). A Unix socket cannot be had twice: every loop accepts from the same
+ * one (a dup each), and whichever loop wakes first takes the connection. The calling thread is the
+ * supervisor: it takes the signals, the loops follow the drain (stop.h), and it waits for them all.
+ * Admission stays global (accept.c's one count). A loop's connections are its own: CPU work still
+ * stalls the clients of its loop. */
 #include "server/engine/engine.h"
 
 #include <errno.h>
@@ -21,6 +23,7 @@
 struct worker {
     const struct iob_engine_args *args;
     struct iob_loop_opts opts;
+    int fds[IOB_ADDR_LIST_MAX]; /* the loop's listening sockets, one per address */
     pthread_t thread;
 };
 
@@ -31,6 +34,23 @@ static void *loop_main(void *arg)
     if (rc < 0 && rc != -EINTR)
         iob_log(IOB_LOG_ERROR, "workers: a loop stopped: %s", strerror(-rc));
     return NULL;
+}
+
+/* The listening sockets of loop i into w->fds: the given ones for the first loop, twins of them
+ * for the others. Returns 0, or a negative errno with none left open. */
+static int listen_for(struct worker *w, unsigned i)
+{
+    const struct iob_engine_args *args = w->args;
+    for (size_t a = 0; a < args->n_listen; a++) {
+        int fd = i ? iob_listen_again(args->listen_fds[a], args->backlog) : args->listen_fds[a];
+        if (fd < 0) {
+            iob_listen_close(w->fds, a);
+            return fd;
+        }
+        w->fds[a] = fd;
+    }
+    w->opts = (struct iob_loop_opts){.listen_fds = w->fds, .n_listen = args->n_listen};
+    return 0;
 }
 
 /* Takes signals until the drain begins. Returns 0, or -EINTR for a stop now. */
@@ -50,20 +70,19 @@ int iob_workers_run(const struct iob_engine_args *args)
 {
     struct worker *w = calloc(args->loops, sizeof(*w));
     if (!w) {
-        close(args->listen_fd);
+        iob_listen_close(args->listen_fds, args->n_listen);
         return -ENOMEM;
     }
     unsigned started = 0;
     /* A loop that cannot be had is logged, and the others serve. */
     for (; started < args->loops; started++) {
-        int fd = started ? iob_listen_again(args->listen_fd, args->backlog) : args->listen_fd;
-        w[started] = (struct worker){.args = args, .opts = {.listen_fd = fd}};
-        int rc = fd < 0 ? -fd : pthread_create(&w[started].thread, NULL, loop_main, &w[started]);
+        w[started].args = args;
+        int rc = -listen_for(&w[started], started);
+        if (rc == 0 && (rc = pthread_create(&w[started].thread, NULL, loop_main, &w[started])))
+            iob_listen_close(w[started].fds, args->n_listen);
         if (rc != 0) {
             iob_log(IOB_LOG_WARN, "workers: %u of %u loops: %s", started, args->loops,
                     strerror(rc));
-            if (fd >= 0)
-                close(fd);
             break;
         }
         iob_metrics_thread_started();

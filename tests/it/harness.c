@@ -415,7 +415,8 @@ void it_proc_fini(struct it_proc *p)
     p->out_fd = p->err_fd = -1;
 }
 
-/* The port of a complete `listening on HOST:PORT (pid N)` line, 0 while there is none yet. */
+/* The port of the first address of a complete `listening on HOST:PORT[, listening on ...]
+ * (pid N)` line, 0 while there is none yet. */
 static int parse_listening_port(const char *err)
 {
     const char *at = strstr(err, "listening on ");
@@ -425,7 +426,8 @@ static int parse_listening_port(const char *err)
     const char *pid = strstr(at, " (pid ");
     if (!end || !pid || pid > end)
         return 0;
-    const char *colon = pid;
+    const char *next = strstr(at, ", listening on ");
+    const char *colon = next && next < pid ? next : pid;
     while (colon > at && *colon != ':')
         colon--;
     return *colon == ':' ? atoi(colon + 1) : 0;

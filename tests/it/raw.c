@@ -7,30 +7,75 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define READ_CHUNK 65536
 
+/* Parses "127.0.0.1:P", "[::1]:P" or "unix:PATH" (as the start-up line names them). */
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    if (strncmp(addr, "unix:", 5) == 0 && strlen(addr + 5) < sizeof(un->sun_path)) {
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, addr + 5);
+        *len = sizeof(*un);
+        return 0;
+    }
+    const char *colon = strrchr(addr, ':');
+    char host[64];
+    if (!colon || (size_t)(colon - addr) >= sizeof(host))
+        return -EINVAL;
+    bool v6 = addr[0] == '[';
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - addr) - (v6 ? 2 : 0), addr + v6);
+    uint16_t port = htons((uint16_t)atoi(colon + 1));
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    *len = v6 ? sizeof(*s6) : sizeof(*s4);
+    if (v6) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = port;
+        return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1 ? 0 : -EINVAL;
+    }
+    s4->sin_family = AF_INET;
+    s4->sin_port = port;
+    return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
 int it_raw_open(struct it_raw *c, int port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    return it_raw_open_addr(c, addr);
+}
+
+int it_raw_open_addr(struct it_raw *c, const char *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
     int one = 1;
     memset(c, 0, sizeof(*c));
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c->fd = -1;
+    if (parse_addr(addr, &ss, &sslen) < 0)
+        return -EINVAL;
+    c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         return -errno;
     /* Each send() leaves at once, so "three requests in one write" means one segment. */
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (ss.ss_family != AF_UNIX)
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* A server that stops reading must fail the test, not hang it. */
     struct timeval send_timeout = {.tv_sec = 5};
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    if (connect(c->fd, (struct sockaddr *)&ss, sslen) != 0) {
         int rc = -errno;
         close(c->fd);
         c->fd = -1;

@@ -24,6 +24,9 @@ struct it_raw_resp {
 
 /* Connects to 127.0.0.1:port. Returns 0 or a negative errno (-ECONNREFUSED, ...). */
 int it_raw_open(struct it_raw *c, int port);
+/* Connects to addr as the start-up line names it: "127.0.0.1:P", "[::1]:P" or "unix:PATH".
+ * Returns 0, -EINVAL for another shape, or a negative errno. */
+int it_raw_open_addr(struct it_raw *c, const char *addr);
 /* Closes the socket (if open) and frees the buffer. */
 void it_raw_close(struct it_raw *c);
 /* Closes with a reset (SO_LINGER 0): a client that vanished mid-request. */

@@ -120,6 +120,38 @@ static const struct set_case cases[] = {
     {"server", "listen", "[::1:80", NULL},
     {"server", "listen", "[::g]:80", NULL},
     {"server", "listen", "my host:80", NULL},
+    /* listen: unix:PATH and lists (blanks around an entry are not part of it) */
+    {"server", "listen", "unix:/run/iobound/iobound.sock", "unix:/run/iobound/iobound.sock"},
+    {"server", "listen", "unix:rel.sock", "unix:rel.sock"},
+    {"server", "listen", "unix:", NULL},
+    {"server", "listen",
+     "unix:/"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaa",
+     "unix:/"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaa"},
+    {"server", "listen",
+     "unix:/"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaa",
+     NULL},
+    {"server", "listen", "127.0.0.1:8080, [::1]:8080, unix:/run/x.sock",
+     "127.0.0.1:8080, [::1]:8080, unix:/run/x.sock"},
+    {"server", "listen", "127.0.0.1:1,127.0.0.2:1", "127.0.0.1:1,127.0.0.2:1"},
+    {"server", "listen", "127.0.0.1:1,", NULL},
+    {"server", "listen", ",127.0.0.1:1", NULL},
+    {"server", "listen", "127.0.0.1:1, ,127.0.0.2:1", NULL},
+    {"server", "listen", "127.0.0.1:1, bogus", NULL},
+    {"server", "listen",
+     "1.2.3.4:1,1.2.3.4:2,1.2.3.4:3,1.2.3.4:4,1.2.3.4:5,1.2.3.4:6,1.2.3.4:7,1.2.3.4:8,1.2.3.4:9,1."
+     "2.3.4:10,1.2.3.4:11,1.2.3.4:12,1.2.3.4:13,1.2.3.4:14,1.2.3.4:15,1.2.3.4:16",
+     "1.2.3.4:1,1.2.3.4:2,1.2.3.4:3,1.2.3.4:4,1.2.3.4:5,1.2.3.4:6,1.2.3.4:7,1.2.3.4:8,1.2.3.4:9,1."
+     "2.3.4:10,1.2.3.4:11,1.2.3.4:12,1.2.3.4:13,1.2.3.4:14,1.2.3.4:15,1.2.3.4:16"},
+    {"server", "listen",
+     "1.2.3.4:1,1.2.3.4:2,1.2.3.4:3,1.2.3.4:4,1.2.3.4:5,1.2.3.4:6,1.2.3.4:7,1.2.3.4:8,1.2.3.4:9,1."
+     "2.3.4:10,1.2.3.4:11,1.2.3.4:12,1.2.3.4:13,1.2.3.4:14,1.2.3.4:15,1.2.3.4:16,1.2.3.4:17",
+     NULL},
     /* text */
     {"log", "access_log", "-", "-"},
     {"log", "access_log", "off", "off"},
@@ -202,6 +234,10 @@ static void expect_set_error(const char *origin, const char *section, const char
     assert_int_equal(d.errors, 1);
 }
 
+#define LISTEN_ALLOWED                                                                             \
+    "allowed: IPv4:PORT, localhost:PORT, [IPv6]:PORT (numeric, port 0..65535) or unix:PATH (PATH " \
+    "1..107 bytes), or a comma-separated list of at most 16 of them\n"
+
 static void test_config_error_lines_name_origin_key_and_allowed(void **state)
 {
     (void)state;
@@ -223,11 +259,18 @@ static void test_config_error_lines_name_origin_key_and_allowed(void **state)
                      "t: [process] daemonize: got \"maybe\"; allowed: true, false, yes, no, on, "
                      "off, 1, 0\n");
     expect_set_error("t", "server", "listen", "localhost",
-                     "t: [server] listen: got \"localhost\"; allowed: IPv4:PORT, localhost:PORT or "
-                     "[IPv6]:PORT (numeric), port 0..65535\n");
+                     "t: [server] listen: got \"localhost\"; " LISTEN_ALLOWED);
     expect_set_error("t", "server", "listen", "example.com:80",
-                     "t: [server] listen: got \"example.com:80\"; allowed: IPv4:PORT, "
-                     "localhost:PORT or [IPv6]:PORT (numeric), port 0..65535\n");
+                     "t: [server] listen: got \"example.com:80\"; " LISTEN_ALLOWED);
+    /* a list is as good as its worst entry: a bad one, an empty one, an empty path */
+    expect_set_error("t", "server", "listen", "127.0.0.1:80, bogus",
+                     "t: [server] listen: got \"127.0.0.1:80, bogus\"; " LISTEN_ALLOWED);
+    expect_set_error("t", "server", "listen", "127.0.0.1:80,,[::1]:80",
+                     "t: [server] listen: got \"127.0.0.1:80,,[::1]:80\"; " LISTEN_ALLOWED);
+    expect_set_error("t", "server", "listen",
+                     "unix:", "t: [server] listen: got \"unix:\"; " LISTEN_ALLOWED);
+    expect_set_error("t", "server", "listen", "[::1]:80, ",
+                     "t: [server] listen: got \"[::1]:80, \"; " LISTEN_ALLOWED);
     /* a control character in the value must not split the one-line message */
     expect_set_error("t", "log", "error_log", "a\nb",
                      "t: [log] error_log: got \"a?b\"; allowed: text of 1..180 bytes, without "
@@ -566,7 +609,7 @@ static void test_config_dump_reloads_to_an_equal_config(void **state)
     (void)state;
     static const char *const sets[] = {
         "server.mode=threaded",
-        "server.listen=[::1]:0",
+        "server.listen=[::1]:0, unix:/tmp/iob.sock,127.0.0.1:0",
         "server.backlog=7",
         "server.max_connections=8",
         "limits.max_header_bytes=300",
