@@ -10,7 +10,7 @@ import subprocess
 FIELDS = ["round", "server", "scenario", "conns", "requests", "rps", "p50_ms", "p99_ms",
           "err_connect", "err_read", "err_write", "err_status", "err_timeout",
           "rss_rest_kib", "rss_load_kib", "peak_rss_kib", "rss_per_conn_kib", "threads_max",
-          "fds_open", "cpu_us_per_req", "efficiency", "probe_rps", "probe_p99_ms",
+          "fds_open", "cpu_us_per_req", "cores_used", "efficiency", "probe_rps", "probe_p99_ms",
           "queue_p99_lo_ms", "queue_p99_hi_ms"]
 SPREAD = ["rps", "p99_ms", "efficiency"]  # reported as min and max over the rounds too
 BAR_CHARTS = {  # scenario -> what its chart compares
@@ -210,7 +210,7 @@ def scenario_table(sc, summ, servers):
     probe = sc.probe is not None
     head = ["server", "req/s (min-max)", "p50 ms", "p99 ms (min-max)",
             "errors conn/read/write/status/timeout", "peak RSS MiB", "RSS/conn KiB", "threads",
-            "CPU us/req", "efficiency"]
+            "CPU us/req", "cores used", "efficiency"]
     if probe:
         head += [f"{sc.probe[0]} c={sc.probe[1]} req/s", f"{sc.probe[0]} p99 ms"]
     if sc.scrape:
@@ -226,7 +226,7 @@ def scenario_table(sc, summ, servers):
                  fmt(s["p50_ms"]), f"{fmt(s['p99_ms'])} ({fmt(s['p99_ms_min'])}-"
                  f"{fmt(s['p99_ms_max'])})", errs, fmt(s["peak_rss_kib"] / 1024),
                  fmt(s["rss_per_conn_kib"], 2), fmt(s["threads_max"], 0),
-                 fmt(s["cpu_us_per_req"], 2), fmt(s["efficiency"], 3)]
+                 fmt(s["cpu_us_per_req"], 2), fmt(s["cores_used"], 2), fmt(s["efficiency"], 3)]
         if probe:
             cells += [fmt(s["probe_rps"], 0), fmt(s["probe_p99_ms"])]
         if sc.scrape:
@@ -308,17 +308,20 @@ def write(out, raw, rows, scs, facts, skipped, bench_dir, models, chosen):
     md += [f"| {w} | {s} | {fmt(v, 3)} | {g} | {verdict} |"
            for w, s, v, g, verdict in targets(summ, sleep_cs, models, chosen, os.cpu_count())] + [""]
 
-    md += ["## Ratios", "", "| server | /hello req/s vs nginx | " +
-           " | ".join(f"efficiency c={c}" for c in sleep_cs) + " | gather speedup vs sequential |",
-           "|---|---|" + "---|" * len(sleep_cs) + "---|"]
-    for srv in servers:
-        def g(sc, f):
-            return summ.get((sc, srv), {}).get(f, float("nan"))
-        hello = ratio(g("hello_c64", "rps"), summ.get(("hello_c64", "nginx"), {}).get(
-            "rps", float("nan")))
+    md += ["## Ratios", "", "| server | /hello req/s vs nginx | /hello c=256 2 cores vs nginx2 | " +
+           " | ".join(f"efficiency c={c}" for c in sleep_cs) + " | gather speedup vs sequential "
+           "| /cpu 2 cores over 1 core |",
+           "|---|---|---|" + "---|" * len(sleep_cs) + "---|---|"]
+    for srv in [s for s in servers if any(key[1] == s for key in summ)]:
+        def g(sc, f, who=srv):
+            return summ.get((sc, who), {}).get(f, float("nan"))
+        hello = ratio(g("hello_c64", "rps"), g("hello_c64", "rps", "nginx"))
+        hello2 = ratio(g("hello_c256_2cores", "rps"), g("hello_c256_2cores", "rps", "nginx2"))
         effs = [fmt(g(f"sleep_c{c}", "efficiency"), 3) for c in sleep_cs]
         speed = ratio(g("gather_c100", "rps"), g("seq_c100", "rps"))
-        md.append(f"| {srv} | {fmt(hello, 2)} | " + " | ".join(effs) + f" | {fmt(speed, 2)} |")
+        cpu2 = ratio(g("cpu_c16_2cores", "rps"), g("cpu_c16", "rps"))
+        md.append(f"| {srv} | {fmt(hello, 2)} | {fmt(hello2, 2)} | " + " | ".join(effs) +
+                  f" | {fmt(speed, 2)} | {fmt(cpu2, 2)} |")
     md += ["", "Efficiency = good req/s / (c / wait): 1.0 means every connection always had a "
            "request waiting and nothing else cost time. Gather speedup = req/s of "
            "/gather?ms=100,100,100 over req/s of /sleep?ms=300 (the same three waits in a row); "
@@ -348,7 +351,10 @@ def write(out, raw, rows, scs, facts, skipped, bench_dir, models, chosen):
     if made:
         md += ["## Charts", ""] + [f"![{m}]({m})" for m in made] + [""]
     md += ["Per-round figures: rounds.tsv; medians: summary.tsv. RSS/conn = (VmRSS during the "
-           "run - VmRSS at rest) / c; CPU us/req = utime+stime over good responses; threads "
+           "run - VmRSS at rest) / c; CPU us/req = utime+stime over good responses; cores used "
+           "= utime+stime over the run's wall time (on a shared machine the scheduler shares the "
+           "cores per thread, so a server with few threads gets less of them than one with "
+           "many); threads "
            "and RSS from /proc/<pid>/status. Logs in raw/ (not committed).", ""]
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("\n".join(md))

@@ -396,6 +396,7 @@ def measure(name, sc, bins, raw, rnd, server_cpus):
         "threads_max": max([s["Threads"] for _, s in sampler.samples] + [end["Threads"]]),
         "fds_open": sampler.fds,
         "cpu_us_per_req": (ticks1 - ticks0) * 1e6 / CLK_TCK / good if good else float("nan"),
+        "cores_used": (ticks1 - ticks0) / CLK_TCK / (w["duration_us"] / 1e6),
         "efficiency": rps / (sc.conns / sc.wait_s) if sc.wait_s else float("nan"),
         "probe_rps": float("nan"), "probe_p99_ms": float("nan"),
     }
@@ -501,6 +502,7 @@ def main():
                 print(f"bench: round {rnd} {sc.key:15} {name:9} {row['rps']:9.0f} req/s "
                       f"p99 {row['p99_ms']:8.1f} ms  rss/conn {row['rss_per_conn_kib']:6.1f} KiB"
                       f"  threads {row['threads_max']:5}  cpu {row['cpu_us_per_req']:6.2f} us/req"
+                      f" {row['cores_used']:.2f} cores"
                       f"  errors {row['err_connect'] + row['err_read'] + row['err_write']}"
                       f"/{row['err_timeout']}/{row['err_status']}"
                       + (f"  probe p99 {row['probe_p99_ms']:.1f} ms" if sc.probe else "")
