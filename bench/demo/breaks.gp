@@ -13,7 +13,7 @@ set logscale x
 set xrange [0.8:3000]
 set yrange [6.6:0.4]
 set grid x
-set xlabel "the model's figure over the best model's in this run (log; 1 = as good as the best)"
+set xlabel "this model's figure over the best model's in the same run (log; 1 = the best)"
 unset key
 set arrow from broken, graph 0 to broken, graph 1 nohead dt 2 lc rgb "#888888"
 set title sprintf("%s: what breaks first%s (dashed: %gx, broken)", mode, \
