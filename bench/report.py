@@ -153,8 +153,9 @@ def goals(model, nginx_eff5, base, cores):
                   "cpu_c16_2cores", "rps_vs_threaded", ">=", 0.9),
                  ("/hello probe p99 ms during /cpu?ms=5 c=16, unpinned", "cpu_c16_2cores",
                   "probe_p99_ms", "<=", 20.0)]
-    # Memory follows the threads a connection brings, not what a wait costs.
-    kib = 16.0 if model["threads_per_conn"] else 4.0
+    # Memory follows the stack a connection brings (a thread's, or a fiber's where the table
+    # has that trait), not what a wait costs.
+    kib = 16.0 if model["threads_per_conn"] or model.get("wait_costs_fiber") else 4.0
     rows.append(("RSS per open connection, KiB", "big", "rss_per_conn_kib", "<=", kib))
     return rows
 
