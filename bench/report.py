@@ -11,7 +11,7 @@ FIELDS = ["round", "server", "scenario", "conns", "requests", "rps", "p50_ms", "
           "err_connect", "err_read", "err_write", "err_status", "err_timeout",
           "rss_rest_kib", "rss_load_kib", "peak_rss_kib", "rss_per_conn_kib", "threads_max",
           "fds_open", "cpu_us_per_req", "cores_used", "efficiency", "probe_rps", "probe_p99_ms",
-          "queue_p99_lo_ms", "queue_p99_hi_ms"]
+          "queue_p99_lo_ms", "queue_p99_hi_ms", "load_1m"]
 SPREAD = ["rps", "p99_ms", "efficiency"]  # reported as min and max over the rounds too
 BAR_CHARTS = {  # scenario -> what its chart compares
     "hello_c256_2cores": "Loops on both cores vs nginx with 2 workers",
@@ -211,7 +211,7 @@ def scenario_table(sc, summ, servers):
     probe = sc.probe is not None
     head = ["server", "req/s (min-max)", "p50 ms", "p99 ms (min-max)",
             "errors conn/read/write/status/timeout", "peak RSS MiB", "RSS/conn KiB", "threads",
-            "CPU us/req", "cores used", "efficiency"]
+            "CPU us/req", "cores used", "efficiency", "load 1m"]
     if probe:
         head += [f"{sc.probe[0]} c={sc.probe[1]} req/s", f"{sc.probe[0]} p99 ms"]
     if sc.scrape:
@@ -227,7 +227,8 @@ def scenario_table(sc, summ, servers):
                  fmt(s["p50_ms"]), f"{fmt(s['p99_ms'])} ({fmt(s['p99_ms_min'])}-"
                  f"{fmt(s['p99_ms_max'])})", errs, fmt(s["peak_rss_kib"] / 1024),
                  fmt(s["rss_per_conn_kib"], 2), fmt(s["threads_max"], 0),
-                 fmt(s["cpu_us_per_req"], 2), fmt(s["cores_used"], 2), fmt(s["efficiency"], 3)]
+                 fmt(s["cpu_us_per_req"], 2), fmt(s["cores_used"], 2), fmt(s["efficiency"], 3),
+                 fmt(s["load_1m"], 1)]
         if probe:
             cells += [fmt(s["probe_rps"], 0), fmt(s["probe_p99_ms"])]
         if sc.scrape:

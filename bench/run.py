@@ -399,6 +399,8 @@ def measure(name, sc, bins, raw, rnd, server_cpus):
         "cores_used": (ticks1 - ticks0) / CLK_TCK / (w["duration_us"] / 1e6),
         "efficiency": rps / (sc.conns / sc.wait_s) if sc.wait_s else float("nan"),
         "probe_rps": float("nan"), "probe_p99_ms": float("nan"),
+        # The machine is shared: the 1-minute load average as this measurement ended.
+        "load_1m": os.getloadavg()[0],
     }
     lower, upper = histogram_bucket(0.99, waits0, waits1)
     row["queue_p99_lo_ms"], row["queue_p99_hi_ms"] = lower * 1e3, upper * 1e3
@@ -502,7 +504,7 @@ def main():
                 print(f"bench: round {rnd} {sc.key:15} {name:9} {row['rps']:9.0f} req/s "
                       f"p99 {row['p99_ms']:8.1f} ms  rss/conn {row['rss_per_conn_kib']:6.1f} KiB"
                       f"  threads {row['threads_max']:5}  cpu {row['cpu_us_per_req']:6.2f} us/req"
-                      f" {row['cores_used']:.2f} cores"
+                      f" {row['cores_used']:.2f} cores  load {row['load_1m']:.1f}"
                       f"  errors {row['err_connect'] + row['err_read'] + row['err_write']}"
                       f"/{row['err_timeout']}/{row['err_status']}"
                       + (f"  probe p99 {row['probe_p99_ms']:.1f} ms" if sc.probe else "")
@@ -511,6 +513,7 @@ def main():
                       + f"  [{time.monotonic() - t_start:4.0f}s]",
                       flush=True)
     facts.append(("wall time", f"{time.monotonic() - t_start:.0f} s"))
+    facts.append(("load average at the end", " ".join(read_text("/proc/loadavg").split()[:3])))
     report.write(out, raw, rows, scs, facts, skipped, BENCH, models, chosen)
     print(f"bench: results in {out}", flush=True)
 
