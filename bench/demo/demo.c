@@ -31,10 +31,10 @@ struct measures {
     double gather_s;    /* one /gather?ms=1000,2000 */
     double two_waits_s; /* /sleep?ms=1000 and /sleep?ms=2000 on two connections at once */
     double sleep_s;
-    double threads;       /* OS threads while the 100 sleeps were in flight (the most seen) */
-    double rss_rest_kb;   /* VmRSS before them */
-    double rss_kb;        /* VmRSS while they were in flight (the most seen) */
-    double hello_wait_s;  /* the /hello sent 100 ms after them: its latency */
+    double threads;      /* OS threads while the 100 sleeps were in flight (the most seen) */
+    double rss_rest_kb;  /* VmRSS before them */
+    double rss_kb;       /* VmRSS while they were in flight (the most seen) */
+    double hello_wait_s; /* the /hello sent 100 ms after them: its latency */
     double cpu_s;
     double cpu_cores; /* CPU time the server used during the 8 /cpu, over their wall time */
     double hello_s;   /* the /hello sent while the CPU work ran: its latency */
@@ -696,8 +696,8 @@ static struct tally print_claims(void)
     print_claim(&t, &c, "1. so do waits of 1 s and 2 s on two connections (2 s)");
 
     for (int queued = 0; queued <= 1; queued++)
-        claim_waits(&t, &c, queued, SLEEPS, SLEEP_MS / 1e3, 0.5,
-                    offsetof(struct measures, sleep_s), "2. 100 concurrent 0.3 s waits");
+        claim_waits(&t, &c, queued, SLEEPS, SLEEP_MS / 1e3, 0.5, offsetof(struct measures, sleep_s),
+                    "2. 100 concurrent 0.3 s waits");
     for (int queued = 0; queued <= 1; queued++)
         claim_hello_behind_waits(&t, &c, queued);
     claim_threads(&t, &c);
@@ -736,7 +736,7 @@ static struct tally print_claims(void)
  * model's figure in this run (a latency never better than 10 ms, memory than 1 KB, threads than
  * 1 count as the best, so noise near zero is no factor). The largest factor, if at least
  * BROKEN, is what breaks first; the same figures feed breaks.tsv and its charts. */
-#define BROKEN 5.0
+#define BROKEN   5.0
 #define STRESSES 6
 
 struct stress {
@@ -758,7 +758,8 @@ static const struct stress stresses[STRESSES] = {
 
 static double stress_figure(const struct server *s, int k)
 {
-    const double figures[STRESSES] = {s->m.sleep_s, s->m.hello_wait_s, s->m.cpu_s, s->m.hello_s,
+    const double figures[STRESSES] = {s->m.sleep_s, s->m.hello_wait_s,
+                                      s->m.cpu_s,   s->m.hello_s,
                                       s->m.threads, (s->m.rss_kb - s->m.rss_rest_kb) / SLEEPS};
     return fmax(figures[k], stresses[k].floor_);
 }
@@ -791,8 +792,8 @@ static int print_breaks(const char *path)
         bool broke = stress_factor(s, worst) >= BROKEN;
         for (int k = 0; k < STRESSES; k++)
             fprintf(f, "%s\t%s\t%.*f %s\t%.3f\t%d\t%d\n", s->name, stresses[k].what,
-                    stresses[k].decimals, stress_figure(s, k) * stresses[k].scale,
-                    stresses[k].unit, stress_factor(s, k), broke && k == worst, k + 1);
+                    stresses[k].decimals, stress_figure(s, k) * stresses[k].scale, stresses[k].unit,
+                    stress_factor(s, k), broke && k == worst, k + 1);
         printf("%-9s %s: %s, %.*f %s (%.0fx the best)\n", s->name,
                broke ? "breaks first at" : "nothing broke here; its worst figure is",
                stresses[worst].what, stresses[worst].decimals,
