@@ -85,9 +85,11 @@ FUZZ_SECONDS ?= 600
 fuzz: deps-test
 	./tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-# `make bench [QUICK=1]`: every model of `iobound --list-modes` against nginx, Go, aiohttp and
-# ThreadingHTTPServer in one run; results in bench/results/<date>/. Never part of `make test`.
-BENCH_PKGS := $(BUILD_PKGS) wrk gnuplot-nox nginx libnginx-mod-http-echo golang-go python3-aiohttp
+# `make bench [QUICK=1]`: every model of `iobound --list-modes` against nginx (1 and 2 workers),
+# httpbin under gunicorn sync workers, Go, aiohttp and ThreadingHTTPServer in one run; results in
+# bench/results/<date>/. Never part of `make test`.
+BENCH_PKGS := $(BUILD_PKGS) wrk gnuplot-nox nginx libnginx-mod-http-echo golang-go python3-aiohttp \
+              gunicorn python3-httpbin
 
 .PHONY: bench
 bench:

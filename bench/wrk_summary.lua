@@ -1,5 +1,14 @@
 -- wrk script for bench/run.py: at the end print one machine-readable line with the totals,
 -- the error counts by kind and latency percentiles in microseconds.
+-- WRK_DELAY_MS=N (environment): each connection waits N ms before its next request, so a probe
+-- beside a load samples latency at a bounded rate instead of competing with the load for CPU.
+local delay_ms = tonumber(os.getenv("WRK_DELAY_MS") or "")
+if delay_ms then
+   delay = function()
+      return delay_ms
+   end
+end
+
 done = function(summary, latency, requests)
    local e = summary.errors
    io.write(string.format(

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #define MODELS_MAX         16
-#define SLEEPS             100  /* experiment 2: concurrent 1 s waits per model */
-#define PER_MODEL_MAX      104  /* the largest batch per model: experiment 2 */
+#define SLEEPS             100 /* experiment 2: concurrent waits per model */
+#define SLEEP_MS           300 /* each: 13 rounds (3.9 s) on a pool of 8, 0.3 s where they overlap */
 #define BODY_BYTES         1024 /* enough for a /gather answer; the rest is dropped */
 #define REQUEST_TIMEOUT_MS 20000
 #define BATCH_DEADLINE_S   25 /* past every request's own timeout: curl reports each one */
@@ -31,9 +31,10 @@ struct measures {
     double gather_s;    /* one /gather?ms=1000,2000 */
     double two_waits_s; /* /sleep?ms=1000 and /sleep?ms=2000 on two connections at once */
     double sleep_s;
-    double threads;     /* OS threads while the 100 sleeps were in flight */
-    double rss_rest_kb; /* VmRSS before them */
-    double rss_kb;      /* VmRSS while they were in flight */
+    double threads;      /* OS threads while the 100 sleeps were in flight (the most seen) */
+    double rss_rest_kb;  /* VmRSS before them */
+    double rss_kb;       /* VmRSS while they were in flight (the most seen) */
+    double hello_wait_s; /* the /hello sent 100 ms after them: its latency */
     double cpu_s;
     double cpu_cores; /* CPU time the server used during the 8 /cpu, over their wall time */
     double hello_s;   /* the /hello sent while the CPU work ran: its latency */
@@ -292,22 +293,44 @@ static void run_gather(void)
     batch_free(b);
 }
 
-/* 2. 100 concurrent /sleep?ms=1000 per model; threads and memory sampled halfway through. */
+/* Samples threads and RSS of every server, keeping the most seen of each. */
+static void sample_peaks(void)
+{
+    for (size_t i = 0; i < n_servers; i++) {
+        double threads, rss_kb;
+        read_proc_status(&servers[i], &threads, &rss_kb);
+        servers[i].m.threads = fmax(servers[i].m.threads, threads);
+        servers[i].m.rss_kb = fmax(servers[i].m.rss_kb, rss_kb);
+    }
+}
+
+/* 2. 100 concurrent /sleep?ms=300 per model and a /hello 100 ms later: a pool of k workers
+ * serves them in rounds of k and the /hello queues behind them. Threads and memory are the
+ * most seen over the first wait (the connections open while it runs). */
 static void run_sleeps(void)
 {
     double threads_rest;
     for (size_t i = 0; i < n_servers; i++)
         read_proc_status(&servers[i], &threads_rest, &servers[i].m.rss_rest_kb);
-    struct batch *b = batch_new(2, SLEEPS);
+    struct batch *b = batch_new(2, SLEEPS + 1);
+    char path[64];
+    snprintf(path, sizeof path, "/sleep?ms=%d", SLEEP_MS);
     for (size_t i = 0; i < n_servers; i++)
         for (int r = 0; r < SLEEPS; r++)
-            batch_start(b, &servers[i], "/sleep?ms=1000", "request", r + 1);
-    batch_run(b, 0.5, NULL);
+            batch_start(b, &servers[i], path, "request", r + 1);
+    batch_run(b, 0.1, NULL);
+    struct xfer *hello[MODELS_MAX];
     for (size_t i = 0; i < n_servers; i++)
-        read_proc_status(&servers[i], &servers[i].m.threads, &servers[i].m.rss_kb);
+        hello[i] = batch_start(b, &servers[i], "/hello", "hello", SLEEPS + 1);
+    for (double t = 0.12; t < 0.9 * SLEEP_MS / 1e3; t += 0.02) {
+        batch_run(b, t, NULL);
+        sample_peaks();
+    }
     batch_run(b, BATCH_DEADLINE_S, NULL);
-    for (size_t i = 0; i < n_servers; i++)
-        servers[i].m.sleep_s = batch_wall_s(b, &servers[i], NULL);
+    for (size_t i = 0; i < n_servers; i++) {
+        servers[i].m.sleep_s = batch_wall_s(b, &servers[i], "request");
+        servers[i].m.hello_wait_s = hello[i]->end_s - hello[i]->start_s;
+    }
     batch_free(b);
 }
 
@@ -374,8 +397,10 @@ static const struct {
     {"1. one /gather?ms=1000,2000", "wall time", offsetof(struct measures, gather_s), 1, 3, "s"},
     {"   /sleep 1000 + 2000, two conns", "wall time", offsetof(struct measures, two_waits_s), 1, 3,
      "s"},
-    {"2. 100 x /sleep?ms=1000 at once", "wall time", offsetof(struct measures, sleep_s), 1, 3, "s"},
-    {"   halfway through the wait", "OS threads", offsetof(struct measures, threads), 1, 0, ""},
+    {"2. 100 x /sleep?ms=300 at once", "wall time", offsetof(struct measures, sleep_s), 1, 3, "s"},
+    {"   a /hello sent 100 ms in", "latency", offsetof(struct measures, hello_wait_s), 1e3, 1,
+     "ms"},
+    {"   during the first wait", "OS threads", offsetof(struct measures, threads), 1, 0, ""},
     {"", "RSS", offsetof(struct measures, rss_kb), 1 / 1024.0, 1, "MB"},
     {"   before it", "RSS", offsetof(struct measures, rss_rest_kb), 1 / 1024.0, 1, "MB"},
     {"3. 8 x /cpu?ms=250 at once", "wall time", offsetof(struct measures, cpu_s), 1, 3, "s"},
@@ -505,6 +530,31 @@ static void claim_waits(struct tally *t, struct claim *c, bool queued, int n, do
                     wait_s);
 }
 
+/* 2. The /hello sent 100 ms after the 100 waits. Where waits queue beyond max_waits (pool
+ * exhaustion) it waits behind them: at least half the ceil(100 / max_waits) rounds; where they
+ * overlap it is answered at once (< 100 ms). */
+static void claim_hello_behind_waits(struct tally *t, struct claim *c, bool queued)
+{
+    for (size_t i = 0; i < n_servers; i++) {
+        const struct server *s = &servers[i];
+        if ((s->max_waits != 0) != queued)
+            continue;
+        double lo, hi;
+        waits_range(s, SLEEPS, SLEEP_MS / 1e3, 0, &lo, &hi);
+        note(c->figures, ", ", "%s %.1f ms", s->name, s->m.hello_wait_s * 1e3);
+        if (queued && s->m.hello_wait_s < lo / 2)
+            note(c->why, "; ", "%s answered in %.3f s, less than half the %.2f s of the rounds",
+                 s->name, s->m.hello_wait_s, lo);
+        if (!queued && s->m.hello_wait_s >= 0.1)
+            note(c->why, "; ", "%s took 100 ms or more", s->name);
+    }
+    print_claim(t, c,
+                queued ? "2. pool exhaustion (max_waits > 0): a /hello sent 100 ms in waits behind "
+                         "the 100 (>= half of ceil(100 / max_waits) x 0.3 s)"
+                       : "2. waits that overlap (no max_waits) leave a /hello sent meanwhile "
+                         "answered at once (< 100 ms)");
+}
+
 /* 2. The OS threads halfway through the 100 waits are what the traits say: those at rest plus
  * threads_per_conn for each connection (a wait that costs a thread shows here). */
 static void claim_threads(struct tally *t, struct claim *c)
@@ -565,24 +615,35 @@ static bool hello_waits(const struct server *s)
     return s->cpu_stalls_others || (is_fixed && CPU_REQUESTS >= s->max_waits);
 }
 
-/* 3. The CPU experiment. The 8 burns take at least 2 s / cpu_parallel() (less 5 %); a model
- * where CPU work does not stall the others must also reach it (within 1.5 x, or the line names
- * the load). The /hello waits when hello_waits() says so, else it is answered at once. */
-static void claim_cpu(struct tally *t, struct claim *c, bool stalls)
+/* The groups of the CPU claim, by traits: one loop whose CPU stalls the others, several such
+ * loops side by side (CPU stalls the clients of its own loop), CPU work beside the others. */
+enum cpu_group { CPU_ONE_LOOP, CPU_LOOPS, CPU_BESIDE };
+
+static enum cpu_group cpu_group(const struct server *s)
+{
+    if (!s->cpu_stalls_others)
+        return CPU_BESIDE;
+    return cpu_parallel(s) >= 2 ? CPU_LOOPS : CPU_ONE_LOOP;
+}
+
+/* 3. The CPU experiment, for the models of one group. The 8 burns take 2 s / cpu_parallel(): at
+ * least 0.95 x that (no more ran at once than the lanes), at most 1.5 x (the lanes really ran
+ * side by side; a miss names the cores it got and the load). */
+static void claim_cpu(struct tally *t, struct claim *c, enum cpu_group group)
 {
     double serial_s = CPU_REQUESTS * CPU_MS / 1e3;
     for (size_t i = 0; i < n_servers; i++) {
         const struct server *s = &servers[i];
-        if (s->cpu_stalls_others != stalls)
+        if (cpu_group(s) != group)
             continue;
         long par = cpu_parallel(s);
         double ideal_s = serial_s / (double)par;
-        note(c->figures, ", ", "%s %.3f s on %.2f cores (%ld at a time: %.2f s)", s->name,
-             s->m.cpu_s, s->m.cpu_cores, par, ideal_s);
+        note(c->figures, ", ", "%s %.3f s on %.2f cores (cpu_lanes %ld, %ld at a time: %.2f s)",
+             s->name, s->m.cpu_s, s->m.cpu_cores, s->cpu_lanes, par, ideal_s);
         if (s->m.cpu_s < 0.95 * ideal_s)
             note(c->why, "; ", "%s %.3f s is below %.2f s: more ran at once than its lanes",
                  s->name, s->m.cpu_s, 0.95 * ideal_s);
-        if (!stalls && s->m.cpu_s > 1.5 * ideal_s) {
+        if (s->m.cpu_s > 1.5 * ideal_s) {
             double load[1] = {0};
             getloadavg(load, 1);
             note(c->why, "; ",
@@ -591,11 +652,15 @@ static void claim_cpu(struct tally *t, struct claim *c, bool stalls)
                  s->name, s->m.cpu_s, ideal_s, s->m.cpu_cores, load[0]);
         }
     }
-    print_claim(t, c,
-                stalls ? "3. CPU stalls others: the 8 x 250 ms run as many at a time as the "
-                         "model has CPU lanes, no faster"
-                       : "3. CPU runs beside others: the 8 x 250 ms spread over the lanes and "
-                         "cores (<= 1.5 x 2 s / at a time)");
+    static const char *const text[] = {
+        [CPU_ONE_LOOP] = "3. one loop (cpu_stalls_others, cpu_lanes 1): the 8 x 250 ms run one at "
+                         "a time, 2 s",
+        [CPU_LOOPS] = "3. loops in parallel (cpu_stalls_others, cpu_lanes >= 2): the 8 x 250 ms "
+                      "run a loop each at a time, 2 s / min(lanes, cores), within 1.5 x",
+        [CPU_BESIDE] = "3. CPU runs beside others (no cpu_stalls_others): the 8 x 250 ms spread "
+                       "over the lanes and cores, 2 s / min(lanes, cores), within 1.5 x",
+    };
+    print_claim(t, c, "%s", text[group]);
 }
 
 /* 3. The /hello sent during the burns, for the models where it waits (waits true) or not. */
@@ -631,12 +696,14 @@ static struct tally print_claims(void)
     print_claim(&t, &c, "1. so do waits of 1 s and 2 s on two connections (2 s)");
 
     for (int queued = 0; queued <= 1; queued++)
-        claim_waits(&t, &c, queued, SLEEPS, 1.0, 0.5, offsetof(struct measures, sleep_s),
-                    "2. 100 concurrent 1 s waits");
+        claim_waits(&t, &c, queued, SLEEPS, SLEEP_MS / 1e3, 0.5, offsetof(struct measures, sleep_s),
+                    "2. 100 concurrent 0.3 s waits");
+    for (int queued = 0; queued <= 1; queued++)
+        claim_hello_behind_waits(&t, &c, queued);
     claim_threads(&t, &c);
     claim_memory(&t, &c);
-    claim_cpu(&t, &c, true);
-    claim_cpu(&t, &c, false);
+    for (enum cpu_group g = CPU_ONE_LOOP; g <= CPU_BESIDE; g++)
+        claim_cpu(&t, &c, g);
     claim_hello(&t, &c, true);
     claim_hello(&t, &c, false);
 
@@ -663,6 +730,77 @@ static struct tally print_claims(void)
         note(c.figures, ", ", "%u requests", requests);
     print_claim(&t, &c, "every request got a 200");
     return t;
+}
+
+/* What breaks first: each model's figure under each stress of the experiments, over the best
+ * model's figure in this run (a latency never better than 10 ms, memory than 1 KB, threads than
+ * 1 count as the best, so noise near zero is no factor). The largest factor, if at least
+ * BROKEN, is what breaks first; the same figures feed breaks.tsv and its charts. */
+#define BROKEN   5.0
+#define STRESSES 6
+
+struct stress {
+    const char *what; /* the chart's label */
+    const char *unit;
+    double scale;  /* figure x scale = shown value */
+    int decimals;  /* of the shown value */
+    double floor_; /* the least figure that counts as best */
+};
+
+static const struct stress stresses[STRESSES] = {
+    {"100 waits of 0.3 s: wall time", "s", 1, 2, 0.3},
+    {"a /hello behind the 100 waits", "ms", 1e3, 0, 0.01},
+    {"8 x 250 ms CPU: wall time", "s", 1, 2, 0.1},
+    {"a /hello behind the CPU work", "ms", 1e3, 0, 0.01},
+    {"OS threads for 100 waiting connections", "threads", 1, 0, 1},
+    {"memory per waiting connection", "KB", 1, 1, 1},
+};
+
+static double stress_figure(const struct server *s, int k)
+{
+    const double figures[STRESSES] = {s->m.sleep_s, s->m.hello_wait_s,
+                                      s->m.cpu_s,   s->m.hello_s,
+                                      s->m.threads, (s->m.rss_kb - s->m.rss_rest_kb) / SLEEPS};
+    return fmax(figures[k], stresses[k].floor_);
+}
+
+static double stress_factor(const struct server *s, int k)
+{
+    double best = INFINITY;
+    for (size_t i = 0; i < n_servers; i++)
+        best = fmin(best, stress_figure(&servers[i], k));
+    return stress_figure(s, k) / best;
+}
+
+/* Prints what breaks first for each model and writes breaks.tsv (mode, stress, value, factor,
+ * first: 1 on the row that breaks first, row: the stress's bar). Returns 0 or -1. */
+static int print_breaks(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "mode\tstress\tvalue\tfactor\tfirst\trow\n");
+    printf("\nWhat breaks first: each figure over the best model's in this run (x1 = as good as "
+           "the best); the largest, if >= %.0fx\n",
+           BROKEN);
+    for (size_t i = 0; i < n_servers; i++) {
+        const struct server *s = &servers[i];
+        int worst = 0;
+        for (int k = 1; k < STRESSES; k++)
+            if (stress_factor(s, k) > stress_factor(s, worst))
+                worst = k;
+        bool broke = stress_factor(s, worst) >= BROKEN;
+        for (int k = 0; k < STRESSES; k++)
+            fprintf(f, "%s\t%s\t%.*f %s\t%.3f\t%d\t%d\n", s->name, stresses[k].what,
+                    stresses[k].decimals, stress_figure(s, k) * stresses[k].scale, stresses[k].unit,
+                    stress_factor(s, k), broke && k == worst, k + 1);
+        printf("%-9s %s: %s, %.*f %s (%.0fx the best)\n", s->name,
+               broke ? "breaks first at" : "nothing broke here; its worst figure is",
+               stresses[worst].what, stresses[worst].decimals,
+               stress_figure(s, worst) * stresses[worst].scale, stresses[worst].unit,
+               stress_factor(s, worst));
+    }
+    return fclose(f);
 }
 
 /* measures.tsv: one row per model, its traits and figures, for lesson.py's table. */
@@ -738,6 +876,11 @@ int main(int argc, char **argv)
     printf("\nClaims, each judged by the model's traits from --list-modes\n");
     struct tally t = print_claims();
     printf("\n%u of %u claims held.\n", t.held, t.total);
+    snprintf(path, sizeof path, "%s/breaks.tsv", argv[1]);
+    if (print_breaks(path) != 0) {
+        perror(path);
+        return 1;
+    }
 
     curl_global_cleanup();
     fclose(tsv);

@@ -3,8 +3,10 @@
 # from `iobound --list-modes=json`, starts one iobound per model on an ephemeral port, runs
 # demo.c's experiments against them all, stops each server with SIGTERM by its pid and checks it
 # exits 0, runs the same claims in CPython (lesson.py, Debian's python3) and prints them beside
-# iobound's figures, then draws one request timeline per model with gnuplot.
-# Output: the tables on stdout; bench/results/demo/{timeline.tsv,measures.tsv,timeline-MODE.svg}.
+# iobound's figures, then draws one request timeline and one "what breaks first" chart per
+# model with gnuplot.
+# Output: the tables on stdout; bench/results/demo/{timeline,measures,breaks}.tsv and
+# {timeline,breaks}-MODE.svg.
 # Environment: IOB_BUILD (default build/), the CMake build directory holding iobound.
 set -eu
 
@@ -102,10 +104,14 @@ echo
 
 "$py" "$here/lesson.py" "$out/measures.tsv" || status=$?
 
-rm -f "$out"/timeline-*.svg
+rm -f "$out"/timeline-*.svg "$out"/breaks-*.svg
 for name in $names; do
     gnuplot -e "datafile='$out/timeline.tsv'; outfile='$out/timeline-$name.svg'; mode='$name'" \
         "$here/timeline.gp"
+    gnuplot -e "datafile='$out/breaks.tsv'; outfile='$out/breaks-$name.svg'; mode='$name'; broken=5" \
+        "$here/breaks.gp"
 done
-echo "Timelines: ${out#"$repo"/}/timeline-{$(echo $names | tr ' ' ',')}.svg (data: timeline.tsv)"
+list=$(echo $names | tr ' ' ',')
+echo "Timelines: ${out#"$repo"/}/timeline-{$list}.svg (data: timeline.tsv)"
+echo "What breaks first: ${out#"$repo"/}/breaks-{$list}.svg (data: breaks.tsv)"
 exit "$status"

@@ -8,10 +8,10 @@ set output outfile
 set datafile separator "\t"
 
 titles = "'1. one /gather?ms=1000,2000 (its two tasks below), then /sleep 1000 and 2000 on two connections' \
-'2. 100 concurrent /sleep?ms=1000' \
+'2. 100 concurrent /sleep?ms=300, then a /hello' \
 '3. 8 concurrent /cpu?ms=250, then a /hello' \
 '4. 10 x /sleep?ms=200 one after another on one connection, then at once'"
-series(e) = e == 1 ? "request gather-task two-waits" : e == 3 ? "request hello" : \
+series(e) = e == 1 ? "request gather-task two-waits" : e <= 3 ? "request hello" : \
             e == 4 ? "in-turn at-once" : "request"
 color(s) = s eq "hello" ? 0xcc3311 : s eq "gather-task" ? 0x88ccee : \
            s eq "at-once" ? 0xee7733 : s eq "two-waits" ? 0x228833 : 0x4477aa
