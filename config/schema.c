@@ -113,6 +113,11 @@ static const struct iob_key keys[] = {
     {AT(executor, threads), IOB_KEY_UINT, "0", 0, 1024,
      .help = "threads that run the CPU steps; 0: one per online CPU"},
 
+    /* The blocking driver keeps a 16 KiB read buffer on the stack; the deepest request path
+     * (an exchange, a handler, the JSON writer and libc's printf) needs about as much again. */
+    {AT(fibers, stack_size_kb), IOB_KEY_UINT, "64", 32, 65536,
+     .help = "per connection and gather fiber; an overflow aborts, naming this key"},
+
     {AT(log, access_log), IOB_KEY_STRING, "-", 1,
      .help = "- (stdout) | path | off; Common Log Format + duration"},
     {AT(log, error_log), IOB_KEY_STRING, "-", 1, .help = "- (stderr) | path"},

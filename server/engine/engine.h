@@ -26,6 +26,7 @@ struct iob_engine_args {
     unsigned pool_queue;       /* pool: connections with a request that may wait for a worker */
     unsigned loops;            /* workers: event loops, each on its own socket */
     unsigned cpu_threads;      /* executor: threads that run the CPU steps */
+    size_t fiber_stack_kb;     /* fibers: the stack of a connection or gather fiber */
 };
 
 struct iob_engine {
@@ -54,3 +55,4 @@ int iob_threaded_run(const struct iob_engine_args *args);
 int iob_pool_run(const struct iob_engine_args *args);
 int iob_workers_run(const struct iob_engine_args *args);
 int iob_executor_run(const struct iob_engine_args *args);
+int iob_fibers_run(const struct iob_engine_args *args);
