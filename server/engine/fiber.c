@@ -182,18 +182,22 @@ static void trampoline(void)
     setcontext(&sched);
 }
 
+/* A fiber's own state sits at the top of its mapping, in the page its first frames dirty anyway:
+ * a parked connection costs no heap for it. */
+#define HEAD_BYTES ((sizeof(struct iob_fiber) + 63) & ~(size_t)63)
+
 struct iob_fiber *iob_fiber_new(iob_fiber_fn *fn, void *arg)
 {
-    struct iob_fiber *f = calloc(1, sizeof(*f));
-    char *map = f ? stack_map() : NULL;
-    if (!map || getcontext(&f->ctx) < 0) {
-        if (map)
-            cache[n_cache++] = map; /* just taken from the cache or mapped: room for it */
-        free(f);
+    char *map = stack_map();
+    if (!map)
+        return NULL;
+    struct iob_fiber *f = (struct iob_fiber *)(map + GUARD_BYTES + stack_bytes - HEAD_BYTES);
+    if (getcontext(&f->ctx) < 0) {
+        cache[n_cache++] = map; /* just taken from the cache or mapped: room for it */
         return NULL;
     }
     *f = (struct iob_fiber){.ctx = f->ctx, .fn = fn, .arg = arg, .map = map, .next = live};
-    f->ctx.uc_stack = (stack_t){.ss_sp = map + GUARD_BYTES, .ss_size = stack_bytes};
+    f->ctx.uc_stack = (stack_t){.ss_sp = map + GUARD_BYTES, .ss_size = stack_bytes - HEAD_BYTES};
     f->ctx.uc_link = NULL;
     makecontext(&f->ctx, trampoline, 0);
 #ifdef IOB_TSAN
@@ -205,6 +209,7 @@ struct iob_fiber *iob_fiber_new(iob_fiber_fn *fn, void *arg)
     return f;
 }
 
+/* f lives in its own mapping: nothing of it is touched once that is cached or unmapped. */
 static void release(struct iob_fiber *f)
 {
     if (f->prev)
@@ -213,21 +218,20 @@ static void release(struct iob_fiber *f)
         live = f->next;
     if (f->next)
         f->next->prev = f->prev;
+#ifdef IOB_TSAN
+    __tsan_destroy_fiber(f->tsan);
+#endif
     if (n_cache < STACK_CACHE_MAX)
         cache[n_cache++] = f->map;
     else
         stack_unmap(f->map);
-#ifdef IOB_TSAN
-    __tsan_destroy_fiber(f->tsan);
-#endif
-    free(f);
 }
 
 bool iob_fiber_resume(struct iob_fiber *f)
 {
     void *fake = NULL;
     current = f;
-    switch_begin(&fake, f->map + GUARD_BYTES, stack_bytes, f->tsan);
+    switch_begin(&fake, f->map + GUARD_BYTES, stack_bytes - HEAD_BYTES, f->tsan);
     swapcontext(&sched, &f->ctx);
     switch_end(fake, NULL, NULL);
     current = NULL;
