@@ -1,4 +1,4 @@
-/* The timer heap (heap.h): an array of node pointers, each node holding its own index. */
+/* The timer heap (heap.h): an array of (key, node) entries, each node holding its own index. */
 #include "server/base/heap.h"
 
 #include <errno.h>
@@ -22,7 +22,7 @@ int iob_heap_reserve(struct iob_heap *h, size_t n)
     size_t cap = h->cap ? h->cap : 64;
     while (cap < n)
         cap *= 2;
-    struct iob_heap_node **v = realloc(h->v, cap * sizeof(*v));
+    struct iob_heap_entry *v = realloc(h->v, cap * sizeof(*v));
     if (!v)
         return -ENOMEM;
     h->v = v;
@@ -30,17 +30,17 @@ int iob_heap_reserve(struct iob_heap *h, size_t n)
     return 0;
 }
 
-static void place(struct iob_heap *h, size_t i, struct iob_heap_node *node)
+static void place(struct iob_heap *h, size_t i, struct iob_heap_entry e)
 {
-    h->v[i] = node;
-    node->index = i;
+    h->v[i] = e;
+    e.node->index = i;
 }
 
-/* Moves the node at i up or down until the order holds again. */
+/* Moves the entry at i up or down until the order holds again. */
 static void settle(struct iob_heap *h, size_t i)
 {
-    struct iob_heap_node *node = h->v[i];
-    while (i > 0 && h->v[(i - 1) / 2]->at_ns > node->at_ns) {
+    struct iob_heap_entry e = h->v[i];
+    while (i > 0 && h->v[(i - 1) / 2].at_ns > e.at_ns) {
         place(h, i, h->v[(i - 1) / 2]);
         i = (i - 1) / 2;
     }
@@ -48,29 +48,29 @@ static void settle(struct iob_heap *h, size_t i)
         size_t c = 2 * i + 1;
         if (c >= h->n)
             break;
-        if (c + 1 < h->n && h->v[c + 1]->at_ns < h->v[c]->at_ns)
+        if (c + 1 < h->n && h->v[c + 1].at_ns < h->v[c].at_ns)
             c++;
-        if (h->v[c]->at_ns >= node->at_ns)
+        if (h->v[c].at_ns >= e.at_ns)
             break;
         place(h, i, h->v[c]);
         i = c;
     }
-    place(h, i, node);
+    place(h, i, e);
 }
 
 void iob_heap_push(struct iob_heap *h, struct iob_heap_node *node)
 {
-    place(h, h->n++, node);
+    place(h, h->n++, (struct iob_heap_entry){node->at_ns, node});
     settle(h, h->n - 1);
 }
 
 void iob_heap_remove(struct iob_heap *h, struct iob_heap_node *node)
 {
     size_t i = node->index;
-    if (i == IOB_HEAP_NONE || i >= h->n || h->v[i] != node)
+    if (i == IOB_HEAP_NONE || i >= h->n || h->v[i].node != node)
         return;
     node->index = IOB_HEAP_NONE;
-    struct iob_heap_node *last = h->v[--h->n];
+    struct iob_heap_entry last = h->v[--h->n];
     if (i < h->n) {
         place(h, i, last);
         settle(h, i);
@@ -79,5 +79,5 @@ void iob_heap_remove(struct iob_heap *h, struct iob_heap_node *node)
 
 struct iob_heap_node *iob_heap_top(const struct iob_heap *h)
 {
-    return h->n ? h->v[0] : NULL;
+    return h->n ? h->v[0].node : NULL;
 }

@@ -1,8 +1,9 @@
-/* Fibers on glibc ucontext (fiber.h). A stack is [guard | stack] in one mapping; ended fibers'
- * stacks are kept for reuse up to STACK_CACHE_MAX, so a keep-alive burst costs no mmap per
- * connection. The sanitizers are told of every switch (ASan: which stack is live, so it does
- * not report the other as overflowed; TSan: its own fiber contexts; LSan: a fiber stack is a
- * root region, since pointers to a connection's memory live there). One thread. */
+/* Fibers (fiber.h): a hand-written switch on x86-64, glibc ucontext elsewhere. A stack is [guard |
+ * stack] in one mapping; ended fibers' stacks are kept for reuse up to STACK_CACHE_MAX, so a
+ * keep-alive burst costs no mmap per connection. The sanitizers are told of every switch (ASan:
+ * which stack is live, so it does not report the other as overflowed; TSan: its own fiber contexts;
+ * LSan: a fiber stack is a root region, since pointers to a connection's memory live there). One
+ * thread. */
 #include "server/engine/fiber.h"
 
 #include <errno.h>
@@ -37,9 +38,69 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
+#if defined(__x86_64__)
+/* The hand-off on x86-64: glibc's swapcontext() also saves and sets the signal mask, a system
+ * call on every switch (four a keep-alive request: 30756 rt_sigprocmask for 7630 /sleep
+ * requests under strace), and fibers never change the mask. This keeps only what the ABI has a
+ * callee keep: rbx, rbp, r12-r15 and the stack pointer (the MXCSR and x87 control words are
+ * never changed here). */
+struct context {
+    void *sp;
+};
+void iob_fiber_jump(void **save_sp, void *load_sp);
+__asm__(".text\n"
+        ".globl iob_fiber_jump\n"
+        ".hidden iob_fiber_jump\n"
+        ".type iob_fiber_jump,@function\n"
+        "iob_fiber_jump:\n"
+        "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+        "  movq %rsp, (%rdi)\n"
+        "  movq %rsi, %rsp\n"
+        "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+        "  ret\n"
+        ".size iob_fiber_jump, .-iob_fiber_jump\n");
+
+/* The first switch to c pops six zeroed registers and "returns" into entry, its stack then as
+ * after a call (rsp + 8 a multiple of 16); entry's own return address is 0, where unwinders
+ * stop. [lo, lo + size) is 16-byte aligned at its top. */
+static int context_make(struct context *c, char *lo, size_t size, void (*entry)(void))
+{
+    void **top = (void **)(lo + size);
+    top[-1] = NULL;
+    top[-2] = (void *)entry;
+    for (int i = 3; i <= 8; i++)
+        top[-i] = NULL;
+    c->sp = top - 8;
+    return 0;
+}
+
+static void context_switch(struct context *from, struct context *to)
+{
+    iob_fiber_jump(&from->sp, to->sp);
+}
+#else
 /* getcontext() and swapcontext() are "returns twice" to the compiler, but ours come back once
  * each, through swapcontext() that restores the callee-saved registers: nothing is clobbered. */
 #pragma GCC diagnostic ignored "-Wclobbered"
+struct context {
+    ucontext_t uc;
+};
+
+static int context_make(struct context *c, char *lo, size_t size, void (*entry)(void))
+{
+    if (getcontext(&c->uc) < 0)
+        return -1;
+    c->uc.uc_stack = (stack_t){.ss_sp = lo, .ss_size = size};
+    c->uc.uc_link = NULL;
+    makecontext(&c->uc, entry, 0);
+    return 0;
+}
+
+static void context_switch(struct context *from, struct context *to)
+{
+    swapcontext(&from->uc, &to->uc);
+}
+#endif
 
 /* Larger than any one frame of ours (blocking.c keeps a 16 KiB read buffer on the stack), so a
  * frame that runs past the stack's end lands in the guard, never in the next mapping. Address
@@ -49,7 +110,7 @@
 #define ALTSTACK_BYTES  (64 * 1024)
 
 struct iob_fiber {
-    ucontext_t ctx;
+    struct context ctx;
     iob_fiber_fn *fn;
     void *arg;
     char *map; /* the guard, then the stack */
@@ -60,7 +121,7 @@ struct iob_fiber {
 };
 
 static size_t stack_bytes;
-static ucontext_t sched;
+static struct context sched;
 static struct iob_fiber *current, *live;
 static char *cache[STACK_CACHE_MAX];
 static size_t n_cache;
@@ -179,7 +240,7 @@ static void trampoline(void)
     f->fn(f->arg);
     f->has_ended = true;
     switch_begin(NULL, sched_bottom, sched_size, sched_tsan);
-    setcontext(&sched);
+    context_switch(&f->ctx, &sched); /* never comes back: the scheduler releases f */
 }
 
 /* A fiber's own state sits at the top of its mapping, in the page its first frames dirty anyway:
@@ -192,14 +253,11 @@ struct iob_fiber *iob_fiber_new(iob_fiber_fn *fn, void *arg)
     if (!map)
         return NULL;
     struct iob_fiber *f = (struct iob_fiber *)(map + GUARD_BYTES + stack_bytes - HEAD_BYTES);
-    if (getcontext(&f->ctx) < 0) {
+    *f = (struct iob_fiber){.fn = fn, .arg = arg, .map = map, .next = live};
+    if (context_make(&f->ctx, map + GUARD_BYTES, stack_bytes - HEAD_BYTES, trampoline) < 0) {
         cache[n_cache++] = map; /* just taken from the cache or mapped: room for it */
         return NULL;
     }
-    *f = (struct iob_fiber){.ctx = f->ctx, .fn = fn, .arg = arg, .map = map, .next = live};
-    f->ctx.uc_stack = (stack_t){.ss_sp = map + GUARD_BYTES, .ss_size = stack_bytes - HEAD_BYTES};
-    f->ctx.uc_link = NULL;
-    makecontext(&f->ctx, trampoline, 0);
 #ifdef IOB_TSAN
     f->tsan = __tsan_create_fiber(0);
 #endif
@@ -232,7 +290,7 @@ bool iob_fiber_resume(struct iob_fiber *f)
     void *fake = NULL;
     current = f;
     switch_begin(&fake, f->map + GUARD_BYTES, stack_bytes - HEAD_BYTES, f->tsan);
-    swapcontext(&sched, &f->ctx);
+    context_switch(&sched, &f->ctx);
     switch_end(fake, NULL, NULL);
     current = NULL;
     if (!f->has_ended)
@@ -245,6 +303,6 @@ void iob_fiber_yield(void)
 {
     struct iob_fiber *f = current;
     switch_begin(&f->asan_fake, sched_bottom, sched_size, sched_tsan);
-    swapcontext(&f->ctx, &sched);
+    context_switch(&f->ctx, &sched);
     switch_end(f->asan_fake, &sched_bottom, &sched_size);
 }
