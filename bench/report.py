@@ -91,8 +91,9 @@ def goals(model, nginx_eff5):
                          f"sleep_c{c}", "efficiency", ">=", 0.95 * min(1.0, k / c)))
         rows.append((f"/sleep c=1000 p99 ms, waits queued in rounds of {k}", "sleep_c1000",
                      "p99_ms", "<=", 110.0 * math.ceil(1000 / k)))
-    # Memory follows the threads a connection brings, not what a wait costs.
-    kib = 16.0 if model["threads_per_conn"] else 4.0
+    # Memory follows the stack a connection brings (a thread's or a fiber's), not what a wait
+    # costs.
+    kib = 16.0 if model["threads_per_conn"] or model.get("wait_costs_fiber") else 4.0
     rows.append(("RSS per open connection, KiB", "big", "rss_per_conn_kib", "<=", kib))
     return rows
 

@@ -33,8 +33,7 @@
 struct task {
     struct fibers *fs;
     struct iob_fiber *fiber;
-    int fd;             /* its connection; -1 for a gather task */
-    bool in_epoll;      /* fd is registered (EPOLLONESHOT: re-armed by each wait) */
+    bool in_epoll;      /* its connection is in epoll (EPOLLONESHOT: each wait re-arms it) */
     bool is_blocked;    /* parked in block(): the next wake() resumes it */
     bool wants_fd;      /* parked on fd's epoll event */
     bool is_joining;    /* a gather waiting for the last of its tasks */
@@ -185,7 +184,7 @@ static void gather(void *ctx, struct iob_plan *plan)
     for (size_t i = 0; kids && i < plan->n_tasks; i++) {
         struct task *k = &kids[i];
         *k = (struct task){
-            .fs = t->fs, .fd = -1, .timer.index = IOB_HEAP_NONE, .plan = plan, .i = i, .parent = t};
+            .fs = t->fs, .timer.index = IOB_HEAP_NONE, .plan = plan, .i = i, .parent = t};
         k->fiber = task_fiber(t->fs, gather_task_main, k);
         if (k->fiber) {
             t->pending++;
@@ -218,9 +217,8 @@ struct conn_start {
 static void conn_main(void *arg)
 {
     const struct conn_start *start = arg;
-    struct task t = {
-        .fs = start->fs, .fiber = start->fiber, .fd = start->fd, .timer.index = IOB_HEAP_NONE};
-    iob_blocking_serve(&fiber_ops, &t, t.fs->args->env, t.fd, start->peer);
+    struct task t = {.fs = start->fs, .fiber = start->fiber, .timer.index = IOB_HEAP_NONE};
+    iob_blocking_serve(&fiber_ops, &t, t.fs->args->env, start->fd, start->peer);
     t.fs->n_conns--;
     t.fs->n_tasks--;
 }
