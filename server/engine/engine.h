@@ -5,7 +5,7 @@
  *   -> iob_exchange_finish() -> write iob_conn_output() -> next pipelined request.
  * The shared parts below an engine are accept.h (admission, EMFILE pause, 503), stop.h (signals,
  * drain, grace), nbconn.h (a non-blocking connection driver with no I/O of its own, for event
- * loops) and blocking.h (one connection served on the calling thread, for threads). An engine
+ * loops) and blocking.h (one connection served on the calling thread or fiber). An engine
  * file is only the glue that decides where a wait runs: a timer, a blocked thread, ...
  * A new model is one file plus one row in engines.c; config, --help, --list-modes, the index
  * page and every test suite take the models from that table. */
