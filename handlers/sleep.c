@@ -32,7 +32,9 @@ void iob_sleep_finish(const struct iob_request *req, const struct iob_env *env,
     memcpy(&jitter, plan->scratch, sizeof jitter);
     int rc = iob_handler_json_mode(res->body, env);
     if (rc == 0) /* the wait asked of the engine: with jitter, the drawn one */
-        rc = iob_buf_printf(res->body, ",\"slept_ms\":%" PRIu64, plan->ms);
+        rc = iob_buf_puts(res->body, ",\"slept_ms\":");
+    if (rc == 0)
+        rc = iob_buf_put_u64(res->body, plan->ms);
     if (rc == 0 && jitter.is_given)
         rc = iob_buf_printf(res->body, ",\"jitter_ms\":%" PRIu64, jitter.ms);
     if (rc == 0)

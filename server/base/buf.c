@@ -33,6 +33,8 @@ static void terminate(struct iob_buf *b)
 
 void iob_buf_reset(struct iob_buf *b)
 {
+    if (b->len == 0) /* data[0] is '\0' already: not touching it spares a cache miss per buffer */
+        return;
     b->len = 0;
     terminate(b);
 }
@@ -61,7 +63,7 @@ static int reserve(struct iob_buf *b, size_t extra)
     return 0;
 }
 
-int iob_buf_append(struct iob_buf *b, const void *p, size_t n)
+int iob_buf_append_grow(struct iob_buf *b, const void *p, size_t n)
 {
     int rc = reserve(b, n);
     if (rc < 0)
@@ -73,9 +75,14 @@ int iob_buf_append(struct iob_buf *b, const void *p, size_t n)
     return 0;
 }
 
-int iob_buf_puts(struct iob_buf *b, const char *s)
+int iob_buf_put_u64(struct iob_buf *b, uint64_t n)
 {
-    return iob_buf_append(b, s, strlen(s));
+    char digits[20]; /* 2^64 - 1 has 20 */
+    char *p = digits + sizeof digits;
+    do
+        *--p = (char)('0' + n % 10);
+    while (n /= 10);
+    return iob_buf_append(b, p, (size_t)(digits + sizeof digits - p));
 }
 
 int iob_buf_printf(struct iob_buf *b, const char *fmt, ...)
@@ -89,15 +96,17 @@ int iob_buf_printf(struct iob_buf *b, const char *fmt, ...)
 
 int iob_buf_vprintf(struct iob_buf *b, const char *fmt, va_list ap)
 {
+    /* Print in place first; only output longer than the free room is printed twice. */
     va_list again;
     va_copy(again, ap);
-    char probe[1];
-    int n = vsnprintf(probe, sizeof probe, fmt, ap);
+    size_t room = b->alloc - b->len; /* with the NUL's byte; 0 before the first allocation */
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     int rc = n < 0 ? -EINVAL : reserve(b, (size_t)n);
-    if (rc == 0) {
+    if (rc == 0 && (size_t)n >= room)
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+    if (rc == 0)
         b->len += (size_t)n;
-    }
+    terminate(b); /* a refused in-place print may have overwritten the NUL's place */
     va_end(again);
     return rc;
 }

@@ -1,8 +1,7 @@
 /* The JSON writer: just enough for our bodies (strings and fixed-point milliseconds). Numbers
- * that are integers are written by the callers with iob_buf_printf. */
+ * that are integers are written by the callers with iob_buf_put_u64 or iob_buf_printf. */
 #include "server/base/json.h"
 
-#include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -80,7 +79,9 @@ int iob_json_ms(struct iob_buf *b, uint64_t ns)
 {
     /* Round half up to hundredths of a millisecond (10 us) without overflowing near 2^64. */
     uint64_t hundredths = ns / 10000 + (ns % 10000 >= 5000);
-    return iob_buf_printf(b, "%" PRIu64 ".%02" PRIu64, hundredths / 100, hundredths % 100);
+    const char cents[] = {'.', (char)('0' + hundredths / 10 % 10), (char)('0' + hundredths % 10)};
+    int rc = iob_buf_put_u64(b, hundredths / 100);
+    return rc ? rc : iob_buf_append(b, cents, sizeof cents);
 }
 
 /* A recursive-descent check over [p, end): each function takes one value's syntax and moves

@@ -253,12 +253,11 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct iob_conn *c = conn_of(p);
-    if (c->body.len + len > c->env->max_body_bytes)
+    if (c->body_seen + len > c->env->max_body_bytes)
         return reject(c, 413, "request body too large; at most max_body_bytes bytes allowed");
-    if (c->skip_body) {
-        c->body.len += len; /* counted against the limit, never stored */
+    c->body_seen += len;
+    if (c->skip_body) /* counted against the limit, never stored */
         return 0;
-    }
     if (iob_buf_append(&c->body, at, len) < 0)
         return reject(c, 503, "out of memory");
     return 0;
@@ -353,6 +352,7 @@ void iob_conn_request_done(struct iob_conn *c)
     c->expect_len = 0;
     c->host_count = 0;
     c->skip_body = false;
+    c->body_seen = 0;
     c->has_served = true;
     c->last_byte_ns = iob_clock_now_ns();
     c->phase = IOB_PHASE_IDLE;
@@ -367,7 +367,7 @@ static void complete_request(struct iob_conn *c)
     r->content_type = c->ctype.is_set ? c->head.data + c->ctype.off : NULL;
     r->content_type_len = c->ctype.len;
     r->body = c->body.data;
-    r->body_len = c->skip_body ? 0 : c->body.len;
+    r->body_len = c->body.len;
     r->target = c->head.data;
     r->target_len = c->url_len;
     r->headers = c->head.data + c->url_len;
@@ -528,9 +528,9 @@ static uint64_t body_deadline_ns(const struct iob_conn *c, enum iob_metrics_time
         *limit = IOB_METRICS_TIMEOUT_BODY;
     }
     if (env->body_min_rate_bytes) {
-        /* body.len <= max_body_bytes <= 2^30, so the product stays far below 2^64. */
+        /* body_seen <= max_body_bytes <= 2^30, so the product stays far below 2^64. */
         uint64_t rate = c->body_start_ns + idle_ns +
-                        (uint64_t)c->body.len * IOB_NS_PER_SEC / env->body_min_rate_bytes;
+                        (uint64_t)c->body_seen * IOB_NS_PER_SEC / env->body_min_rate_bytes;
         if (rate < at) {
             at = rate;
             *limit = IOB_METRICS_TIMEOUT_BODY_RATE;

@@ -82,13 +82,14 @@ struct iob_conn {
     unsigned host_count;
     /* Where llhttp's bytes sit in the connection's byte stream, so that a header value can tell
      * whether a line break lies between it and its name (obs-fold). */
-    const char *exec_base; /* the bytes of the llhttp_execute() in progress */
-    uint64_t exec_off;     /* the stream offset of exec_base[0] */
-    uint64_t lf_end;       /* the stream offset after the last LF of earlier executes */
-    uint64_t field_end;    /* the stream offset after the header name so far */
-    char last_byte;        /* the last byte llhttp used: the CR before a final LF */
-    bool want_continue;    /* send 100 Continue once the end of the headers is checked */
-    bool skip_body;        /* the route takes no body: read and discard it */
+    const char *exec_base;  /* the bytes of the llhttp_execute() in progress */
+    uint64_t exec_off;      /* the stream offset of exec_base[0] */
+    uint64_t lf_end;        /* the stream offset after the last LF of earlier executes */
+    uint64_t field_end;     /* the stream offset after the header name so far */
+    char last_byte;         /* the last byte llhttp used: the CR before a final LF */
+    bool want_continue;     /* send 100 Continue once the end of the headers is checked */
+    bool skip_body;         /* the route takes no body: read and discard it */
+    size_t body_seen;       /* body bytes read, kept in body or (skip_body) discarded */
     uint64_t body_start_ns; /* the end of the headers: the body's limits run from here */
     int error_status;
     const char *error_msg;

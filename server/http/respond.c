@@ -78,22 +78,52 @@ static bool has_no_content(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
-/* The status line and headers. content_length < 0: a chunked body follows. */
+/* The status line and headers. content_length < 0: a chunked body follows. Built by appends, not
+ * printf: glibc's vsnprintf was 60 % of the user-space instructions of a /hello (callgrind). */
 static int write_head(struct iob_buf *out, const struct iob_response *res,
                       const struct iob_respond_opts *opts, long long content_length)
 {
     char date[IOB_HTTP_DATE_LEN + 1];
     iob_clock_http_date(date);
-
-    int rc = iob_buf_printf(out, "HTTP/1.1 %d %s\r\n" SERVER_HEADER "Date: %s\r\n", res->status,
-                            iob_respond_reason(res->status), date);
+    const char status[] = {'H',
+                           'T',
+                           'T',
+                           'P',
+                           '/',
+                           '1',
+                           '.',
+                           '1',
+                           ' ',
+                           (char)('0' + res->status / 100 % 10),
+                           (char)('0' + res->status / 10 % 10),
+                           (char)('0' + res->status % 10),
+                           ' '};
+    int rc = iob_buf_append(out, status, sizeof status);
+    if (rc == 0)
+        rc = iob_buf_puts(out, iob_respond_reason(res->status));
+    if (rc == 0)
+        rc = iob_buf_puts(out, "\r\n" SERVER_HEADER "Date: ");
+    if (rc == 0)
+        rc = iob_buf_append(out, date, IOB_HTTP_DATE_LEN);
+    if (rc == 0)
+        rc = iob_buf_puts(out, "\r\n");
     if (rc == 0 && res->content_type) {
         size_t n = res->content_type_len ? res->content_type_len : strlen(res->content_type);
-        rc = iob_buf_printf(out, "Content-Type: %.*s\r\n", (int)n, res->content_type);
+        rc = iob_buf_puts(out, "Content-Type: ");
+        if (rc == 0)
+            rc = iob_buf_append(out, res->content_type, n);
+        if (rc == 0)
+            rc = iob_buf_puts(out, "\r\n");
     }
-    if (rc == 0 && !has_no_content(res->status))
-        rc = content_length >= 0 ? iob_buf_printf(out, "Content-Length: %lld\r\n", content_length)
-                                 : iob_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+    if (rc == 0 && !has_no_content(res->status) && content_length >= 0) {
+        rc = iob_buf_puts(out, "Content-Length: ");
+        if (rc == 0)
+            rc = iob_buf_put_u64(out, (uint64_t)content_length);
+        if (rc == 0)
+            rc = iob_buf_puts(out, "\r\n");
+    } else if (rc == 0 && !has_no_content(res->status)) {
+        rc = iob_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+    }
     if (rc == 0 && opts->allow)
         rc = iob_buf_printf(out, "Allow: %s\r\n", opts->allow);
     if (rc == 0 && opts->want_close)
