@@ -33,7 +33,8 @@
 struct task {
     struct fibers *fs;
     struct iob_fiber *fiber;
-    bool in_epoll;      /* its connection is in epoll (EPOLLONESHOT: each wait re-arms it) */
+    int fd;             /* its connection; -1 for a gather task */
+    uint32_t armed;     /* the events fd is in epoll for (level-triggered); 0: not in epoll */
     bool is_blocked;    /* parked in block(): the next wake() resumes it */
     bool wants_fd;      /* parked on fd's epoll event */
     bool is_joining;    /* a gather waiting for the last of its tasks */
@@ -80,6 +81,20 @@ static void wake(struct task *t, enum iob_wait why)
     enqueue(t);
 }
 
+/* fd stays in epoll between waits, so a keep-alive request costs no epoll_ctl(): the socket is
+ * quiet while its fiber works. If it speaks meanwhile (pipelined bytes, a close) and the fiber
+ * waits for something else, it leaves epoll until the fiber waits for it again, so a readable
+ * socket cannot spin the loop. */
+static void fd_ready(struct task *t)
+{
+    if (t->wants_fd) {
+        wake(t, IOB_WAIT_READY);
+        return;
+    }
+    epoll_ctl(t->fs->epfd, EPOLL_CTL_DEL, t->fd, NULL);
+    t->armed = 0;
+}
+
 static void drain_watch(struct task *t, bool on)
 {
     struct fibers *fs = t->fs;
@@ -105,14 +120,15 @@ static enum iob_wait block(struct task *t, int fd, uint32_t events, uint64_t dea
                            bool watch_drain)
 {
     struct fibers *fs = t->fs;
-    if (events) {
-        struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.ptr = t};
-        if (epoll_ctl(fs->epfd, t->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0) {
+    if (events && t->armed != events) {
+        struct epoll_event ev = {.events = events, .data.ptr = t};
+        if (epoll_ctl(fs->epfd, t->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0) {
             iob_log(IOB_LOG_WARN, "epoll_ctl: %s", strerror(errno));
             return IOB_WAIT_TIMEOUT; /* cannot wait for it: the driver gives the connection up */
         }
-        t->in_epoll = t->wants_fd = true;
+        t->armed = events;
     }
+    t->wants_fd = events != 0;
     if (deadline_ns) {
         t->timer.at_ns = deadline_ns;
         iob_heap_push(&fs->timers, &t->timer);
@@ -184,7 +200,7 @@ static void gather(void *ctx, struct iob_plan *plan)
     for (size_t i = 0; kids && i < plan->n_tasks; i++) {
         struct task *k = &kids[i];
         *k = (struct task){
-            .fs = t->fs, .timer.index = IOB_HEAP_NONE, .plan = plan, .i = i, .parent = t};
+            .fs = t->fs, .fd = -1, .timer.index = IOB_HEAP_NONE, .plan = plan, .i = i, .parent = t};
         k->fiber = task_fiber(t->fs, gather_task_main, k);
         if (k->fiber) {
             t->pending++;
@@ -217,8 +233,9 @@ struct conn_start {
 static void conn_main(void *arg)
 {
     const struct conn_start *start = arg;
-    struct task t = {.fs = start->fs, .fiber = start->fiber, .timer.index = IOB_HEAP_NONE};
-    iob_blocking_serve(&fiber_ops, &t, t.fs->args->env, start->fd, start->peer);
+    struct task t = {
+        .fs = start->fs, .fiber = start->fiber, .fd = start->fd, .timer.index = IOB_HEAP_NONE};
+    iob_blocking_serve(&fiber_ops, &t, t.fs->args->env, t.fd, start->peer);
     t.fs->n_conns--;
     t.fs->n_tasks--;
 }
@@ -318,8 +335,8 @@ static enum iob_stop_event turn(struct fibers *fs)
             has_accept = true;
         else if (tag == &signal_tag)
             has_signal = true;
-        else if (((struct task *)tag)->wants_fd)
-            wake(tag, IOB_WAIT_READY);
+        else
+            fd_ready(tag);
     }
     uint64_t now = iob_clock_now_ns();
     struct iob_heap_node *top;
