@@ -43,6 +43,9 @@ struct iob_config {
         uint32_t threads; /* 0: one per online CPU */
     } executor;
     struct {
+        uint32_t stack_size_kb;
+    } fibers;
+    struct {
         char access_log[IOB_CONFIG_STR_MAX]; /* "-" stdout, a path, or "off" */
         char error_log[IOB_CONFIG_STR_MAX];  /* "-" stderr or a path */
         enum iob_log_level level;

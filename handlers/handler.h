@@ -57,6 +57,7 @@ struct iob_model {
     const char *name;          /* "evented", "threaded", ... */
     const char *summary;       /* one line */
     bool wait_costs_thread;    /* a wait holds an OS thread until it ends */
+    bool wait_costs_fiber;     /* a wait holds a fiber (a small stack of its own), not a thread */
     bool cpu_stalls_others;    /* CPU work delays the other clients of its thread (loop) */
     unsigned cpu_lanes;        /* CPU steps that run at once; 0: one per connection */
     unsigned threads_at_rest;  /* OS threads with no connection open */

@@ -82,6 +82,7 @@ static struct iob_engine_args build_args(const struct iob_config *cfg)
         .pool_queue = cfg->pool.queue,
         .loops = per_cpu(cfg->workers.loops),
         .cpu_threads = per_cpu(cfg->executor.threads),
+        .fiber_stack_kb = cfg->fibers.stack_size_kb,
     };
     const struct iob_engine *engines = iob_engines(&n_models);
     for (size_t i = 0; i < n_models; i++) {

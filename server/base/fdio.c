@@ -31,7 +31,8 @@ int iob_fd_wait(int fd, short events, uint64_t deadline_ns)
     }
 }
 
-int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns)
+int iob_fd_send_all_via(int fd, const void *buf, size_t len, uint64_t deadline_ns,
+                        iob_fd_wait_fn *wait_writable, void *ctx)
 {
     const char *p = buf;
     while (len) {
@@ -45,11 +46,22 @@ int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns)
         }
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             return -errno;
-        int rc = iob_fd_wait(fd, POLLOUT, deadline_ns);
+        int rc = wait_writable(ctx, fd, deadline_ns);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+static int poll_writable(void *ctx, int fd, uint64_t deadline_ns)
+{
+    (void)ctx;
+    return iob_fd_wait(fd, POLLOUT, deadline_ns);
+}
+
+int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns)
+{
+    return iob_fd_send_all_via(fd, buf, len, deadline_ns, poll_writable, NULL);
 }
 
 int iob_fd_abort(int fd)

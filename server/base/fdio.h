@@ -1,5 +1,5 @@
 /* Blocking under a deadline on one non-blocking descriptor, for the code that may block: the
- * threaded engine's connection threads and --health-check. Any thread. */
+ * threaded engine's connection threads, the fibers engine and --health-check. Any thread. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -17,3 +17,9 @@ int iob_fd_abort(int fd);
  * waiting for room until deadline_ns, also when fd is a blocking socket. Returns 0, -ETIMEDOUT or a
  * negative errno. Blocks. */
 int iob_fd_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ns);
+/* How iob_fd_send_all_via() waits for room: 0 once fd may be writable, -ETIMEDOUT after
+ * deadline_ns, or a negative errno. */
+typedef int iob_fd_wait_fn(void *ctx, int fd, uint64_t deadline_ns);
+/* iob_fd_send_all() for a caller that waits its own way (a fiber yields to its loop). */
+int iob_fd_send_all_via(int fd, const void *buf, size_t len, uint64_t deadline_ns,
+                        iob_fd_wait_fn *wait_writable, void *ctx);

@@ -1,5 +1,5 @@
 /* The blocking connection driver: one connection served on the calling thread, shared by every
- * model that serves a connection on a thread (threaded, pool; fibers later). It reads under the
+ * model that serves a connection on a thread or fiber (threaded, pool, fibers). It reads under the
  * HTTP layer's deadlines, answers pipelined requests in order, carries out each step by the
  * model's own blocking calls, lingers when unread bytes may remain, and closes. A model may
  * serve a connection in turns (pool): a turn can end when the connection is idle, and the next

@@ -5,7 +5,7 @@
  *   -> iob_exchange_finish() -> write iob_conn_output() -> next pipelined request.
  * The shared parts below an engine are accept.h (admission, EMFILE pause, 503), stop.h (signals,
  * drain, grace), nbconn.h (a non-blocking connection driver with no I/O of its own, for event
- * loops) and blocking.h (one connection served on the calling thread, for threads). An engine
+ * loops) and blocking.h (one connection served on the calling thread or fiber). An engine
  * file is only the glue that decides where a wait runs: a timer, a blocked thread, ...
  * A new model is one file plus one row in engines.c; config, --help, --list-modes, the index
  * page and every test suite take the models from that table. */
@@ -30,6 +30,7 @@ struct iob_engine_args {
     unsigned pool_queue;       /* pool: connections with a request that may wait for a worker */
     unsigned loops;            /* workers: event loops, each on its own socket */
     unsigned cpu_threads;      /* executor: threads that run the CPU steps */
+    size_t fiber_stack_kb;     /* fibers: the stack of a connection or gather fiber */
 };
 
 struct iob_engine {
@@ -59,3 +60,4 @@ int iob_pool_run(const struct iob_engine_args *args);
 int iob_workers_run(const struct iob_engine_args *args);
 int iob_executor_run(const struct iob_engine_args *args);
 int iob_uring_run(const struct iob_engine_args *args);
+int iob_fibers_run(const struct iob_engine_args *args);

@@ -82,6 +82,16 @@ static const struct iob_engine engines[] = {
                .threads_per_conn = 0,
                .breaks_first = "CPU work: one busy request stalls every client, as in evented"},
      .run = iob_uring_run},
+    {.model = {.name = "fibers",
+               .summary = "a fiber per connection on one epoll loop; blocking code, waits yield",
+               .wait_costs_thread = false,
+               .wait_costs_fiber = true,
+               .cpu_stalls_others = true,
+               .cpu_lanes = 1,
+               .threads_at_rest = 1,
+               .threads_per_conn = 0,
+               .breaks_first = "CPU work: one busy request stalls every fiber"},
+     .run = iob_fibers_run},
 };
 
 #define N_ENGINES (sizeof engines / sizeof engines[0])
@@ -111,10 +121,12 @@ static void list_json(int fd, const struct iob_model *const *models, size_t n)
         rc = rc ? rc : iob_json_string(&b, m->summary, strlen(m->summary));
         rc = rc ? rc
                 : iob_buf_printf(&b,
-                                 ",\"wait_costs_thread\":%s,\"cpu_stalls_others\":%s,"
+                                 ",\"wait_costs_thread\":%s,\"wait_costs_fiber\":%s,"
+                                 "\"cpu_stalls_others\":%s,"
                                  "\"cpu_lanes\":%u,\"threads_at_rest\":%u,"
                                  "\"threads_per_conn\":%u,\"max_waits\":%u,\"breaks_first\":",
                                  m->wait_costs_thread ? "true" : "false",
+                                 m->wait_costs_fiber ? "true" : "false",
                                  m->cpu_stalls_others ? "true" : "false", m->cpu_lanes,
                                  m->threads_at_rest, m->threads_per_conn, m->max_waits);
         rc = rc ? rc : iob_json_string(&b, m->breaks_first, strlen(m->breaks_first));
@@ -135,9 +147,10 @@ void iob_engine_list(int fd, bool json, const struct iob_model *const *models, s
         const struct iob_model *m = models[i];
         /* Self-describing fields, so a reader needs no header line. */
         dprintf(fd,
-                "%-9s wait_costs_thread=%-3s cpu_stalls_others=%-3s cpu_lanes=%-2u "
-                "threads_at_rest=%-2u threads_per_conn=%u max_waits=%-2u %s\n",
-                m->name, yes_no(m->wait_costs_thread), yes_no(m->cpu_stalls_others), m->cpu_lanes,
-                m->threads_at_rest, m->threads_per_conn, m->max_waits, m->summary);
+                "%-9s wait_costs_thread=%-3s wait_costs_fiber=%-3s cpu_stalls_others=%-3s "
+                "cpu_lanes=%-2u threads_at_rest=%-2u threads_per_conn=%u max_waits=%-2u %s\n",
+                m->name, yes_no(m->wait_costs_thread), yes_no(m->wait_costs_fiber),
+                yes_no(m->cpu_stalls_others), m->cpu_lanes, m->threads_at_rest, m->threads_per_conn,
+                m->max_waits, m->summary);
     }
 }

@@ -3,6 +3,7 @@
  * discarded bodies, and strict parsing (every smuggling case is 400 and close; bad versions are
  * 505 or 400 and close; CONNECT is 405; Upgrade is ignored). */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,6 +123,29 @@ static void pipelined_in_order(struct it_ctx *t, struct it_proc *srv)
             it_expect_str(t, "third pipelined answer is /healthz", "ok\n", r.body);
         it_expect_int(t, "connection still open after the pipeline", -ETIMEDOUT,
                       it_raw_wait_closed(&c, 100));
+    }
+    it_raw_resp_fini(&r);
+    it_raw_close(&c);
+}
+
+/* The next request arrives while the first one's step runs: the socket turns readable while the
+ * connection waits for its timer, not for bytes. It is answered after the first, in order. */
+static void request_during_a_step_answered_after(struct it_ctx *t, struct it_proc *srv)
+{
+    struct it_raw c;
+    struct it_raw_resp r = {0};
+    const char *what = "GET /sleep?ms=300, then /hello 100 ms into it";
+    if (it_raw_open(&c, srv->port) < 0) {
+        it_check(t, false, "%s: cannot connect", what);
+        return;
+    }
+    it_raw_send_str(&c, "GET /sleep?ms=300 HTTP/1.1\r\nHost: a\r\n\r\n");
+    poll(NULL, 0, 100);
+    it_raw_send_str(&c, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+    if (it_raw_expect(t, &c, what, &r, false, raw_ms(t) + 300)) {
+        it_expect_contains(t, "first answer is the sleep", r.body, "\"slept_ms\":300");
+        if (it_raw_expect(t, &c, "the request sent during the sleep", &r, false, raw_ms(t)))
+            it_expect_str(t, "second answer is /hello", "hello\n", r.body);
     }
     it_raw_resp_fini(&r);
     it_raw_close(&c);
@@ -310,6 +334,7 @@ int main(int argc, char **argv)
         {"http10_keep_alive_on_request", http10_keep_alive_on_request},
         {"connection_close_honoured", connection_close_honoured},
         {"pipelined_in_order", pipelined_in_order},
+        {"request_during_a_step_answered_after", request_during_a_step_answered_after},
         {"chunked_upload_echoed", chunked_upload_echoed},
         {"expect_100_continue", expect_100_continue},
         {"body_on_get_discarded", body_on_get_discarded},

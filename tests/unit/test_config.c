@@ -25,7 +25,7 @@
  * server/engine/engines.c into IOB_MODE_NAMES); the config layer lists none. */
 static const char *test_modes[IOB_MODE_COUNT];
 /* The sections of the key table, as its errors list them. */
-#define SECTIONS      "server, limits, threaded, pool, workers, executor, log, process"
+#define SECTIONS      "server, limits, threaded, pool, workers, executor, fibers, log, process"
 #define MODE_EVENTED  0
 #define MODE_THREADED 1
 
@@ -432,7 +432,7 @@ static void test_config_unknown_section_named_at_each_header(void **state)
         for (size_t j = 0; j < 2 && files[i].section[j] != NULL; j++)
             len += (size_t)snprintf(want + len, sizeof want - len,
                                     "%s:%u: [%s]: unknown section; allowed: server, limits, "
-                                    "threaded, pool, workers, executor, log, process\n",
+                                    "threaded, pool, workers, executor, fibers, log, process\n",
                                     path, files[i].line[j], files[i].section[j]);
         assert_int_equal(rc, -EINVAL);
         assert_string_equal(d.text, want);
@@ -627,6 +627,7 @@ static void test_config_dump_reloads_to_an_equal_config(void **state)
         "pool.queue=7",
         "workers.loops=3",
         "executor.threads=5",
+        "fibers.stack_size_kb=128",
         "log.access_log=off",
         "log.error_log=/var/log/iobound/error.log",
         "log.level=debug",
