@@ -85,44 +85,26 @@ static int write_head(struct iob_buf *out, const struct iob_response *res,
 {
     char date[IOB_HTTP_DATE_LEN + 1];
     iob_clock_http_date(date);
-    const char status[] = {'H',
-                           'T',
-                           'T',
-                           'P',
-                           '/',
-                           '1',
-                           '.',
-                           '1',
-                           ' ',
-                           (char)('0' + res->status / 100 % 10),
-                           (char)('0' + res->status / 10 % 10),
-                           (char)('0' + res->status % 10),
-                           ' '};
-    int rc = iob_buf_append(out, status, sizeof status);
-    if (rc == 0)
-        rc = iob_buf_puts(out, iob_respond_reason(res->status));
-    if (rc == 0)
-        rc = iob_buf_puts(out, "\r\n" SERVER_HEADER "Date: ");
-    if (rc == 0)
-        rc = iob_buf_append(out, date, IOB_HTTP_DATE_LEN);
-    if (rc == 0)
-        rc = iob_buf_puts(out, "\r\n");
+    const char code[] = {(char)('0' + res->status / 100 % 10), (char)('0' + res->status / 10 % 10),
+                         (char)('0' + res->status % 10), ' '};
+    int rc = iob_buf_puts(out, "HTTP/1.1 ");
+    rc = rc ? rc : iob_buf_append(out, code, sizeof code);
+    rc = rc ? rc : iob_buf_puts(out, iob_respond_reason(res->status));
+    rc = rc ? rc : iob_buf_puts(out, "\r\n" SERVER_HEADER "Date: ");
+    rc = rc ? rc : iob_buf_append(out, date, IOB_HTTP_DATE_LEN);
+    rc = rc ? rc : iob_buf_puts(out, "\r\n");
     if (rc == 0 && res->content_type) {
         size_t n = res->content_type_len ? res->content_type_len : strlen(res->content_type);
         rc = iob_buf_puts(out, "Content-Type: ");
-        if (rc == 0)
-            rc = iob_buf_append(out, res->content_type, n);
-        if (rc == 0)
-            rc = iob_buf_puts(out, "\r\n");
+        rc = rc ? rc : iob_buf_append(out, res->content_type, n);
+        rc = rc ? rc : iob_buf_puts(out, "\r\n");
     }
-    if (rc == 0 && !has_no_content(res->status) && content_length >= 0) {
-        rc = iob_buf_puts(out, "Content-Length: ");
-        if (rc == 0)
-            rc = iob_buf_put_u64(out, (uint64_t)content_length);
-        if (rc == 0)
-            rc = iob_buf_puts(out, "\r\n");
-    } else if (rc == 0 && !has_no_content(res->status)) {
+    if (rc == 0 && !has_no_content(res->status) && content_length < 0) {
         rc = iob_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+    } else if (rc == 0 && !has_no_content(res->status)) {
+        rc = iob_buf_puts(out, "Content-Length: ");
+        rc = rc ? rc : iob_buf_put_u64(out, (uint64_t)content_length);
+        rc = rc ? rc : iob_buf_puts(out, "\r\n");
     }
     if (rc == 0 && opts->allow)
         rc = iob_buf_printf(out, "Allow: %s\r\n", opts->allow);
@@ -130,9 +112,7 @@ static int write_head(struct iob_buf *out, const struct iob_response *res,
         rc = iob_buf_puts(out, "Connection: close\r\n");
     else if (rc == 0 && opts->want_keepalive)
         rc = iob_buf_puts(out, "Connection: keep-alive\r\n");
-    if (rc == 0)
-        rc = iob_buf_puts(out, "\r\n");
-    return rc;
+    return rc ? rc : iob_buf_puts(out, "\r\n");
 }
 
 int iob_respond_write_claiming(struct iob_buf *out, const struct iob_response *res,
