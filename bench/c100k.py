@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-"""`make bench`'s C100K scenario: 100,000 concurrent connections of /sleep?ms=10000 against each
-iobound model (as `iobound --list-modes=json` lists them) and nginx, all on loopback, one server
-at a time, and bench/results/<date>-c100k/ (TSV, Markdown, logs). One wrk per listen address:
-each source/destination pair has only ~28k ephemeral ports (net.ipv4.ip_local_port_range), so
-the server listens on 127.0.0.1 .. 127.0.0.4 and each wrk takes a quarter of the connections.
-The kernel's side is reported too: /proc/net/sockstat and the socket slabs of /proc/slabinfo.
-Reuses bench/run.py's server, sampler and wrk helpers. Skipped under QUICK. Standard library
-only; run with Debian's /usr/bin/python3."""
+"""`make bench`'s C100K scenario: concurrent connections of /sleep?ms=10000, rising to 100,000
+(by default c = 1,000, 10,000 and 100,000), against each iobound model (as `iobound
+--list-modes=json` lists them) and nginx, all on loopback, one server at a time, and
+bench/results/<date>-c100k/ (TSV, Markdown, charts of efficiency, RSS and CPU per request
+against c, logs). One wrk per listen address: each source/destination pair has only ~28k
+ephemeral ports (net.ipv4.ip_local_port_range), so the server listens on 127.0.0.1 .. 127.0.0.4
+and each wrk takes a quarter of the connections. The kernel's side is reported too:
+/proc/net/sockstat and the socket slabs of /proc/slabinfo. Reuses bench/run.py's server, sampler
+and wrk helpers. Skipped under QUICK. Standard library only; run with Debian's /usr/bin/python3."""
 
 import argparse
 import datetime
@@ -153,7 +154,7 @@ def collect(procs, duration_s):
 
 def measure(name, bins, raw, conns, duration_s, server_cpus):
     """One server under conns connections for duration_s, in a fresh process."""
-    tag = f"c100k-{name}"
+    tag = f"c100k-{conns}-{name}"
     C100KServer.conns = conns
     kern0, slab0 = sockstat(), slab_kib()
     srv = C100KServer(name, bins, raw, server_cpus, tag)
@@ -183,6 +184,7 @@ def row(name, conns, w, rest, end, sampler, kern, kern0, slab_delta_kib, ticks):
         "server": name, "conns": conns, "requests": w["requests"], "rps": w["rps"],
         "efficiency": w["rps"] / (conns / WAIT_S),
         "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000, "max_ms": w["max_us"] / 1000,
+        "p99_s": w["p99_us"] / 1e6,
         "err_connect": w["connect"], "err_read": w["read"], "err_write": w["write"],
         "err_status": w["status"], "err_timeout": w["timeout"],
         "rss_rest_kib": rest["VmRSS"], "rss_load_kib": rss, "peak_rss_kib": end["VmHWM"],
@@ -204,11 +206,46 @@ GOALS = [("socket errors", lambda r: r["err_connect"] + r["err_read"] + r["err_w
           r["err_timeout"] == 0, "0"),
          ("efficiency", lambda r: r["efficiency"] >= 0.95, ">= 0.95"),
          ("RSS/conn", lambda r: r["rss_per_conn_kib"] <= 2.5, "<= 2.5 KiB"),
-         ("p99", lambda r: r["p99_ms"] <= 10100, "<= 10.1 s")]
+         ("p99", lambda r: r["p99_s"] <= 10.1, "<= 10.1 s")]
 
 
 def fmt(v):
     return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+CHARTS = [  # file, row field, title, y label, log y
+    ("efficiency_vs_c", "efficiency", "Efficiency = req/s / (c / 10 s)", "efficiency", 0),
+    ("rss_per_conn_vs_c", "rss_per_conn_kib", "Server RSS per waiting connection",
+     "KiB per connection", 1),
+    ("cpu_vs_c", "cpu_us_per_req", "CPU time (user + system) per request", "CPU us per request",
+     0),
+    ("p99_vs_c", "p99_s", "p99 latency of /sleep?ms=10000", "p99 (s)", 0),
+]
+
+
+def charts(out, rows):
+    """One line per server over the levels of c; none with fewer than two levels."""
+    levels = sorted({r["conns"] for r in rows})
+    servers = list(dict.fromkeys(r["server"] for r in rows))
+    if len(levels) < 2:
+        return []
+    by = {(r["server"], r["conns"]): r for r in rows}
+    made = []
+    for name, field, title, ylab, logy in CHARTS:
+        dat = os.path.join(out, "raw", name + ".dat")
+        with open(dat, "w") as f:
+            f.write("c\t" + "\t".join(servers) + "\n")
+            for c in levels:
+                vals = [by[(s, c)][field] if (s, c) in by else float("nan") for s in servers]
+                f.write(f"{c}\t" + "\t".join("-" if v != v else f"{v:.3f}" for v in vals) + "\n")
+        svg = os.path.join(out, name + ".svg")
+        subprocess.run(["gnuplot", "-e", f"datafile='{dat}'; outfile='{svg}'; "
+                        f"chart_title='{title}'; ylab='{ylab}'; logy={logy}; bars=0; "
+                        f"ncols={len(servers) + 1}; "
+                        "xlab='concurrent connections c (GET /sleep?ms=10000)'",
+                        os.path.join(run.BENCH, "charts.gp")], check=True)
+        made.append(name + ".svg")
+    return made
 
 
 def write(out, rows, facts, skipped):
@@ -216,23 +253,30 @@ def write(out, rows, facts, skipped):
         f.write("\t".join(COLUMNS) + "\n")
         for r in rows:
             f.write("\t".join(fmt(r[c]) for c in COLUMNS) + "\n")
-    lines = [f"# C100K: {rows[0]['conns'] if rows else '?'} connections of /sleep?ms=10000", ""]
+    levels = sorted({r["conns"] for r in rows})
+    top = levels[-1] if levels else 0
+    lines = [f"# C100K: /sleep?ms=10000 at c = {', '.join(map(str, levels)) or '?'}", ""]
     lines += [f"- {k}: {v}" for k, v in facts] + [""]
-    lines += ["| server | req/s | efficiency | p99 s | socket errors (c/r/w/t) | non-2xx | "
+    lines += ["| c | server | req/s | efficiency | p99 s | socket errors (c/r/w/t) | non-2xx | "
               "RSS/conn KiB | peak RSS MiB | threads | kernel TCP buffers MiB | "
               "kernel slab KiB/conn | CPU us/req | goals met |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         met = [name for name, ok, _ in GOALS if ok(r)]
         lines.append(
-            f"| {r['server']} | {r['rps']:.0f} | {r['efficiency']:.3f} | "
-            f"{r['p99_ms'] / 1000:.2f} | {r['err_connect']}/{r['err_read']}/{r['err_write']}/"
+            f"| {r['conns']} | {r['server']} | {r['rps']:.0f} | {r['efficiency']:.3f} | "
+            f"{r['p99_s']:.2f} | {r['err_connect']}/{r['err_read']}/{r['err_write']}/"
             f"{r['err_timeout']} | {r['err_status']} | {r['rss_per_conn_kib']:.2f} | "
             f"{r['peak_rss_kib'] / 1024:.0f} | {r['threads_max']} | "
             f"{r['kernel_tcp_buf_kib'] / 1024:.1f} | {r['kernel_slab_kib_per_conn']:.2f} | "
-            f"{r['cpu_us_per_req']:.1f} | {len(met)}/{len(GOALS)} |")
-    lines += ["", "Goals: " + "; ".join(f"{n} {want}" for n, _, want in GOALS) + "."]
-    lines += [f"- not measured: {n}: {why}" for n, why in skipped]
+            f"{r['cpu_us_per_req']:.1f} | " +
+            (f"{len(met)}/{len(GOALS)} |" if r["conns"] == top else "- |"))
+    lines += ["", f"Goals, judged at the largest c ({top}): " +
+              "; ".join(f"{n} {want}" for n, _, want in GOALS) + "."]
+    lines += [f"- not measured: {n} at c={c}: {why}" for n, c, why in skipped]
+    made = charts(out, rows)
+    if made:
+        lines += ["", "## Charts", ""] + [f"![{m}]({m})" for m in made]
     with open(os.path.join(out, "c100k.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -259,7 +303,8 @@ def free_gib():
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip (QUICK=1): minutes of load")
-    ap.add_argument("--conns", type=int, default=100000)
+    ap.add_argument("--conns", default="1000,10000,100000",
+                    help="comma-separated levels of c, each capped by the open files limit")
     ap.add_argument("--duration", type=int, default=62,
                     help="seconds of wrk: 6 rounds of 10 s and 2 s for 100k connects")
     ap.add_argument("--servers", help="comma-separated subset: the models and nginx")
@@ -281,10 +326,11 @@ def main():
                                                    datetime.date.today().isoformat() + "-c100k"))
     raw = os.path.join(out, "raw")
     os.makedirs(os.path.join(raw, "logs"), exist_ok=True)
-    nofile, capped_by = raise_fd_limit(args.conns)
-    conns = min(args.conns, nofile - FD_MARGIN)
-    if conns < args.conns:
-        print(f"c100k: {conns} connections, not {args.conns}: {capped_by}", flush=True)
+    asked = sorted({int(c) for c in args.conns.split(",")})
+    nofile, capped_by = raise_fd_limit(asked[-1])
+    levels = sorted({min(c, nofile - FD_MARGIN) for c in asked})
+    if levels[-1] < asked[-1]:
+        print(f"c100k: at most {levels[-1]} connections, not {asked[-1]}: {capped_by}", flush=True)
     iobound = args.iobound or run.build(args, args.build_dir)[0]
     names = [m["name"] for m in run.list_models(iobound)]
     servers = names + ["nginx"]
@@ -300,21 +346,24 @@ def main():
                      f"{args.duration} s, --timeout 30s"),
              ("pinning", "server on CPU 0, wrk and driver on CPU 1"),
              ("open files limit", str(nofile)),
-             ("connections", f"{conns}" + (f" of the {args.conns} asked: {capped_by}"
-                                           if conns < args.conns else ""))] + kernel_facts()
+             ("connections", ", ".join(map(str, levels)) +
+              (f" (asked: {', '.join(map(str, asked))}; {capped_by})"
+               if levels[-1] < asked[-1] else ""))] + kernel_facts()
     rows, skipped = [], []
-    for name in chosen:
-        try:
-            r = measure(name, bins, raw, conns, args.duration, "0")
-        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-            print(f"c100k: {name}: FAILED: {e}", flush=True)
-            skipped.append((name, str(e)[:200]))
-            continue
-        rows.append(r)
-        print(f"c100k: {name:9} {r['rps']:7.0f} req/s eff {r['efficiency']:.3f} "
-              f"p99 {r['p99_ms'] / 1000:6.2f} s errors c/r/w/t {r['err_connect']}/{r['err_read']}/"
-              f"{r['err_write']}/{r['err_timeout']} non-2xx {r['err_status']} "
-              f"rss/conn {r['rss_per_conn_kib']:.2f} KiB threads {r['threads_max']}", flush=True)
+    for conns in levels:
+        for name in chosen:
+            try:
+                r = measure(name, bins, raw, conns, args.duration, "0")
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                print(f"c100k: {name} c={conns}: FAILED: {e}", flush=True)
+                skipped.append((name, conns, str(e)[:200]))
+                continue
+            rows.append(r)
+            print(f"c100k: c={conns:6} {name:9} {r['rps']:7.0f} req/s eff {r['efficiency']:.3f} "
+                  f"p99 {r['p99_s']:6.2f} s errors c/r/w/t {r['err_connect']}/{r['err_read']}/"
+                  f"{r['err_write']}/{r['err_timeout']} non-2xx {r['err_status']} "
+                  f"rss/conn {r['rss_per_conn_kib']:.2f} KiB threads {r['threads_max']} "
+                  f"cpu {r['cpu_us_per_req']:.1f} us/req", flush=True)
     write(out, rows, facts, skipped)
     with open(os.path.join(raw, "rows.json"), "w") as f:
         json.dump(rows, f, indent=1)

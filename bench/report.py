@@ -23,7 +23,10 @@ CHARTS = [  # file, summary column, title, y label, log y
     ("rss_vs_c", "rss_load_kib", "Resident memory with c connections waiting", "RSS (KiB)", 1),
     ("p99_vs_c", "p99_ms", "p99 latency of /sleep?ms=100", "p99 (ms)", 1),
     ("threads_vs_c", "threads_max", "OS threads of the server process", "threads", 1),
+    ("cpu_vs_c", "cpu_us_per_req", "CPU time (user + system) per request", "CPU us per request",
+     0),
 ]
+CPU_GOAL = 0.9  # issue 14: a loop's CPU per request at most 0.9 x nginx's, in the same run
 
 
 def fmt(v, digits=1):
@@ -125,7 +128,11 @@ def goals(model, nginx_eff5, base, cores):
                 ("/sleep c=1000 efficiency", "sleep_c1000", "efficiency", ">=", 0.97),
                 (f"/sleep c=5000 efficiency, ratio to nginx's ({fmt(nginx_eff5, 3)})",
                  "sleep_c5000", "efficiency_vs_nginx", ">=", 1.0),
-                ("/sleep c=1000 p99 ms", "sleep_c1000", "p99_ms", "<=", 110.0)]
+                ("/sleep c=1000 p99 ms", "sleep_c1000", "p99_ms", "<=", 110.0),
+                ("/hello c=64 CPU us/req vs nginx's", "hello_c64", "cpu_vs_nginx", "<=",
+                 CPU_GOAL),
+                ("/sleep c=5000 CPU us/req vs nginx's", "sleep_c5000", "cpu_vs_nginx", "<=",
+                 CPU_GOAL)]
     elif not k:
         rows = [("/hello c=64 req/s vs nginx", "hello_c64", "rps_vs_nginx", ">=", 0.5),
                 ("/sleep c=1000 efficiency", "sleep_c1000", "efficiency", ">=", 0.95),
@@ -183,6 +190,8 @@ def targets(summ, sleep_cs, models, chosen, cores):
         "socket_errors": lambda sc, srv, m: sum(get(sc, srv, f"err_{k}") for k in
                                                  ("connect", "read", "write", "timeout")),
         "efficiency_vs_nginx": lambda sc, srv, m: ratio(get(sc, srv, "efficiency"), eff5),
+        "cpu_vs_nginx": lambda sc, srv, m: ratio(get(sc, srv, "cpu_us_per_req"),
+                                                 get(sc, "nginx", "cpu_us_per_req")),
     }
     checks = {">=": lambda v, g: v >= g, "<=": lambda v, g: v <= g,
               "within": lambda v, g: abs(v - 1) <= g}
@@ -205,6 +214,25 @@ def targets(summ, sleep_cs, models, chosen, cores):
                 verdict = "met" if checks[op](val, goal) else "MISSED"
             out.append((what, srv, val, shown, verdict))
     return out
+
+
+def cpu_table(summ, servers, sleep_cs):
+    """CPU us per request of every server in the pinned scenarios, and its ratio to nginx's in
+    the same scenario of this run (the figure of issue 14's goal)."""
+    keys = ["hello_c64"] + [f"sleep_c{c}" for c in sleep_cs]
+    keys = [k for k in keys if any((k, s) in summ for s in servers)]
+    head = ["server"] + [f"{k} us/req (x nginx)" for k in keys]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for srv in servers:
+        if not any((k, srv) in summ for k in keys):
+            continue
+        cells = [srv]
+        for k in keys:
+            mine = summ.get((k, srv), {}).get("cpu_us_per_req", float("nan"))
+            theirs = summ.get((k, "nginx"), {}).get("cpu_us_per_req", float("nan"))
+            cells.append(f"{fmt(mine, 2)} ({fmt(ratio(mine, theirs), 2)})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def scenario_table(sc, summ, servers):
@@ -328,6 +356,11 @@ def write(out, raw, rows, scs, facts, skipped, bench_dir, models, chosen):
            "request waiting and nothing else cost time. Gather speedup = req/s of "
            "/gather?ms=100,100,100 over req/s of /sleep?ms=300 (the same three waits in a row); "
            "ideal 3.", ""]
+
+    md += ["## CPU per request against nginx", "",
+           f"Server on one core; the goal for a loop is at most {CPU_GOAL} x nginx's at /hello "
+           "c=64 and /sleep c=5000 (in the targets above).", ""]
+    md += cpu_table(summ, servers, sleep_cs) + [""]
 
     notes = {"hello": "keep-alive baseline", "sleep": "waits of 100 ms",
              "pool": "waits of 100 ms against a fixed set of workers, which queue the rest; "

@@ -50,7 +50,7 @@ def one_case(srv, key, path, conns, counted, seconds, raw, tag):
     if perf:
         time.sleep(0.3)  # perf attached before the first request
     log = os.path.join(raw, f"{tag}.wrk")
-    run.wrk(srv.url() + path, conns, seconds, log).wait()
+    run.wrk(srv.url() + path, conns, seconds, log, 30, None).wait()
     syscalls = perf_count(perf, os.path.join(raw, f"{tag}.perf")) if perf else None
     cpu_us = (run.proc_cpu_ticks(srv.pid) - ticks0) * 1e6 / run.CLK_TCK
     res = run.wrk_result(log)

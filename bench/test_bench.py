@@ -69,6 +69,14 @@ class Choices(unittest.TestCase):
         for name in ("m_loop", "m_thread", "m_loops", "m_offload"):
             self.assertNotIn("rps_vs_k", {k[1] for k in target_keys(name)}, name)
 
+    def test_a_wait_without_a_thread_gets_the_cpu_goal_against_nginx(self):
+        for name in ("m_loop", "m_loops", "m_offload", "m_fiber"):
+            keys = target_keys(name)
+            for sc in ("hello_c64", "sleep_c5000"):
+                self.assertIn((sc, "cpu_vs_nginx", "<=", 0.9), keys, name)
+        for name in ("m_thread", "m_queue"):
+            self.assertNotIn("cpu_vs_nginx", {k[1] for k in target_keys(name)}, name)
+
     def test_a_stack_per_connection_gets_the_stack_rss_target(self):
         rss = {name: next(k[3] for k in target_keys(name) if k[1] == "rss_per_conn_kib")
                for name in ("m_thread", "m_fiber", "m_loop")}
