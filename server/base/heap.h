@@ -1,9 +1,12 @@
 /* A binary min-heap of timers, keyed by a monotonic time: the caller embeds a node in each
- * object that may wait and gets it back from iob_heap_top(). A node knows its place, so a timer
- * that is no longer wanted leaves in O(log n). Not thread-safe: one owner. */
+ * object that may wait and gets it back from iob_heap_top() with iob_container_of(). A node
+ * knows its place, so a timer that is no longer wanted leaves in O(log n). Not thread-safe:
+ * one owner. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+
+#include "server/base/container.h"
 
 struct iob_heap_node {
     uint64_t at_ns;

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "handlers/handler.h"
+#include "server/base/list.h"
 
 enum iob_wait {
     IOB_WAIT_READY,   /* the descriptor is readable */
@@ -79,7 +80,7 @@ struct iob_thread_conn {
     int fd;
     uint64_t rcvtimeo_ns; /* the socket's SO_RCVTIMEO; 0: none yet (still non-blocking) */
     atomic_int state;     /* waiting for a request, or being woken (thread_ops.c) */
-    struct iob_thread_conn *prev, *next; /* in the drain's list */
+    struct iob_link link; /* in the drain's list */
 };
 /* Puts c (for the connection fd) on the drain's list / takes it off, before c is freed. Any
  * thread; takes the list's lock. */

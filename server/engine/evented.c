@@ -15,6 +15,7 @@
 #include <event2/event.h>
 
 #include "server/base/clock.h"
+#include "server/base/list.h"
 #include "server/base/log.h"
 #include "server/engine/accept.h"
 #include "server/engine/nbconn.h"
@@ -22,7 +23,7 @@
 
 struct ev_conn {
     struct loop *lp;
-    struct ev_conn *prev, *next;
+    struct iob_link link; /* in lp->conns */
     int fd;
     struct iob_nbconn *nb;
     struct event *rd, *wr, *timer;
@@ -40,7 +41,7 @@ struct loop {
     struct iob_accept_set listeners;
     struct event *accept_ev, *accept_resume, *grace;
     struct event *stop_evs[4]; /* signalfd (one loop), drain, now, CPU steps done */
-    struct ev_conn *conns;
+    struct iob_link *conns;
     size_t n_open;
     bool draining;
     int rc;
@@ -84,12 +85,7 @@ static void conn_end(struct ev_conn *ec, bool refuse, bool reset)
         iob_accept_reject(ec->fd);
     else
         iob_accept_end(ec->fd, reset);
-    if (ec->prev)
-        ec->prev->next = ec->next;
-    else
-        lp->conns = ec->next;
-    if (ec->next)
-        ec->next->prev = ec->prev;
+    iob_list_unlink(&lp->conns, &ec->link);
     free(ec);
     lp->n_open--;
     if (lp->draining && lp->n_open == 0)
@@ -182,10 +178,8 @@ static void conn_new(void *arg, int fd, const char *peer)
         iob_accept_reject(fd);
         return;
     }
-    *ec = (struct ev_conn){.lp = lp, .fd = fd, .next = lp->conns};
-    if (lp->conns)
-        lp->conns->prev = ec;
-    lp->conns = ec;
+    *ec = (struct ev_conn){.lp = lp, .fd = fd};
+    iob_list_push(&lp->conns, &ec->link);
     lp->n_open++;
     ec->nb = iob_nb_new(lp->args->env, peer);
     ec->rd = event_new(lp->base, fd, EV_READ | EV_PERSIST, on_readable, ec);
@@ -241,8 +235,9 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     event_del(lp->stop_evs[1]);
     event_del(lp->accept_ev);
     iob_accept_set_close(&lp->listeners);
-    for (struct ev_conn *ec = lp->conns, *next; ec; ec = next) {
-        next = ec->next;
+    for (struct iob_link *l = lp->conns, *next; l; l = next) {
+        next = l->next;
+        struct ev_conn *ec = iob_container_of(l, struct ev_conn, link);
         iob_nb_drain(ec->nb);
         apply(ec); /* idle ones close now */
     }
@@ -318,8 +313,9 @@ int iob_loop_run(const struct iob_engine_args *args, const struct iob_loop_opts 
     rc = event_base_dispatch(lp->base) < 0 ? -EIO : lp->rc;
 fail:
     /* A step a CPU runner still has uses its connection: those are left to the process's exit. */
-    for (struct ev_conn *ec = lp->conns, *next; ec; ec = next) {
-        next = ec->next;
+    for (struct iob_link *l = lp->conns, *next; l; l = next) {
+        next = l->next;
+        struct ev_conn *ec = iob_container_of(l, struct ev_conn, link);
         if (!ec->cpu_away)
             conn_end(ec, false, false);
     }

@@ -115,14 +115,13 @@ struct iob_fiber {
     void *arg;
     char *map; /* the guard, then the stack */
     bool has_ended;
-    struct iob_fiber *prev, *next; /* every fiber not yet ended: reachable for the leak checker */
-    void *asan_fake;               /* ASan's fake stack of a suspended fiber */
-    void *tsan;                    /* TSan's context for it */
+    void *asan_fake; /* ASan's fake stack of a suspended fiber */
+    void *tsan;      /* TSan's context for it */
 };
 
 static size_t stack_bytes;
 static struct context sched;
-static struct iob_fiber *current, *live;
+static struct iob_fiber *current;
 static char *cache[STACK_CACHE_MAX];
 static size_t n_cache;
 static const void *sched_bottom; /* the scheduler's stack, as ASan reports it */
@@ -253,7 +252,7 @@ struct iob_fiber *iob_fiber_new(iob_fiber_fn *fn, void *arg)
     if (!map)
         return NULL;
     struct iob_fiber *f = (struct iob_fiber *)(map + GUARD_BYTES + stack_bytes - HEAD_BYTES);
-    *f = (struct iob_fiber){.fn = fn, .arg = arg, .map = map, .next = live};
+    *f = (struct iob_fiber){.fn = fn, .arg = arg, .map = map};
     if (context_make(&f->ctx, map + GUARD_BYTES, stack_bytes - HEAD_BYTES, trampoline) < 0) {
         cache[n_cache++] = map; /* just taken from the cache or mapped: room for it */
         return NULL;
@@ -261,21 +260,12 @@ struct iob_fiber *iob_fiber_new(iob_fiber_fn *fn, void *arg)
 #ifdef IOB_TSAN
     f->tsan = __tsan_create_fiber(0);
 #endif
-    if (live)
-        live->prev = f;
-    live = f;
     return f;
 }
 
 /* f lives in its own mapping: nothing of it is touched once that is cached or unmapped. */
 static void release(struct iob_fiber *f)
 {
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        live = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
 #ifdef IOB_TSAN
     __tsan_destroy_fiber(f->tsan);
 #endif

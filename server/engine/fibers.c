@@ -19,6 +19,7 @@
 #include "server/base/clock.h"
 #include "server/base/fdio.h"
 #include "server/base/heap.h"
+#include "server/base/list.h"
 #include "server/base/log.h"
 #include "server/engine/accept.h"
 #include "server/engine/blocking.h"
@@ -39,7 +40,7 @@ struct task {
     bool is_joining;    /* a gather waiting for the last of its tasks */
     enum iob_wait woke; /* why it was woken */
     struct iob_heap_node timer;
-    struct task *drain_prev, *drain_next; /* in fs->drain_watch while watching the drain */
+    struct iob_link drain_link; /* in fs->drain_watch while watching the drain */
     struct task *run_next;
     size_t pending;        /* gather: its tasks still running */
     struct iob_plan *plan; /* a gather task: its plan, its index, its gather */
@@ -52,7 +53,7 @@ struct fibers {
     struct iob_accept_set listeners;
     int epfd;
     struct iob_heap timers;
-    struct task *drain_watch;
+    struct iob_link *drain_watch;
     struct task *run_head, **run_tail;
     size_t n_tasks; /* timers reserved for: each task has at most one */
     size_t n_conns;
@@ -98,20 +99,10 @@ static void fd_ready(struct task *t)
 static void drain_watch(struct task *t, bool on)
 {
     struct fibers *fs = t->fs;
-    if (on) {
-        t->drain_prev = NULL;
-        t->drain_next = fs->drain_watch;
-        if (fs->drain_watch)
-            fs->drain_watch->drain_prev = t;
-        fs->drain_watch = t;
-        return;
-    }
-    if (t->drain_prev)
-        t->drain_prev->drain_next = t->drain_next;
+    if (on)
+        iob_list_push(&fs->drain_watch, &t->drain_link);
     else
-        fs->drain_watch = t->drain_next;
-    if (t->drain_next)
-        t->drain_next->drain_prev = t->drain_prev;
+        iob_list_unlink(&fs->drain_watch, &t->drain_link);
 }
 
 /* Parks the calling fiber t until fd has events (0: no fd), deadline_ns passes (0: none), with
@@ -282,8 +273,8 @@ static void drain(struct fibers *fs)
     fs->is_draining = true;
     fs->accept_resume_ns = 0;
     iob_accept_set_close(&fs->listeners);
-    for (struct task *t = fs->drain_watch; t; t = t->drain_next)
-        wake(t, IOB_WAIT_DRAIN);
+    for (struct iob_link *l = fs->drain_watch; l; l = l->next)
+        wake(iob_container_of(l, struct task, drain_link), IOB_WAIT_DRAIN);
 }
 
 /* Resumes every runnable fiber, and those they make runnable, until none is left. */
@@ -340,7 +331,7 @@ static enum iob_stop_event turn(struct fibers *fs)
     struct iob_heap_node *top;
     while ((top = iob_heap_top(&fs->timers)) && top->at_ns <= now) {
         iob_heap_remove(&fs->timers, top);
-        wake((struct task *)((char *)top - offsetof(struct task, timer)), IOB_WAIT_TIMEOUT);
+        wake(iob_container_of(top, struct task, timer), IOB_WAIT_TIMEOUT);
     }
     if (fs->accept_resume_ns && now >= fs->accept_resume_ns && listen_watch(fs, true) == 0)
         fs->accept_resume_ns = 0;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "server/base/clock.h"
+#include "server/base/list.h"
 #include "server/base/log.h"
 #include "server/base/metrics.h"
 #include "server/engine/accept.h"
@@ -33,9 +34,10 @@ struct slot {
     int fd;
     /* Not on the drain's list: an idle connection waits in epfd, not in a worker's recv(). */
     struct iob_thread_conn ops_state;
-    uint64_t queued_ns;       /* when it joined the queue */
-    bool in_epoll;            /* added to epfd (re-armed with MOD from then on) */
-    struct slot *prev, *next; /* in the idle list, or (next only) the queue */
+    uint64_t queued_ns;        /* when it joined the queue */
+    bool in_epoll;             /* added to epfd (re-armed with MOD from then on) */
+    struct iob_link idle_link; /* in p->idle while parked in epfd */
+    struct slot *next;         /* in the queue, or in sweep()'s list of those to close */
 };
 
 /* Lives while run() or any worker holds it (the threaded engine's rule: a worker still waiting
@@ -49,8 +51,8 @@ struct pool {
     pthread_cond_t ready;
     struct slot *head, **tail; /* the queue: a request waits in each */
     unsigned queued;
-    struct slot *idle; /* parked in epfd, waiting for a request */
-    bool draining;     /* idle connections close instead of parking */
+    struct iob_link *idle; /* parked in epfd, waiting for a request */
+    bool draining;         /* idle connections close instead of parking */
     bool stopping;
     atomic_uint refs;
 };
@@ -63,17 +65,6 @@ static void unref(struct pool *p)
     pthread_cond_destroy(&p->ready);
     pthread_mutex_destroy(&p->mu);
     free(p);
-}
-
-static void unlink_idle(struct pool *p, struct slot *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        p->idle = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->prev = s->next = NULL;
 }
 
 static void enqueue(struct pool *p, struct slot *s)
@@ -98,16 +89,12 @@ static void park(struct pool *p, struct slot *s)
         free(s);
         return;
     }
-    s->prev = NULL;
-    s->next = p->idle;
-    if (p->idle)
-        p->idle->prev = s;
-    p->idle = s;
+    iob_list_push(&p->idle, &s->idle_link);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = s};
     if (epoll_ctl(p->epfd, s->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev) == 0) {
         s->in_epoll = true;
     } else {
-        unlink_idle(p, s);
+        iob_list_unlink(&p->idle, &s->idle_link);
         enqueue(p, s); /* cannot watch it: a worker waits on it instead (blocking) */
     }
     pthread_mutex_unlock(&p->mu);
@@ -177,10 +164,11 @@ static void sweep(struct pool *p, bool all)
     uint64_t now = iob_clock_now_ns();
     struct slot *done = NULL;
     pthread_mutex_lock(&p->mu);
-    for (struct slot *s = p->idle, *next; s; s = next) {
-        next = s->next;
+    for (struct iob_link *l = p->idle, *next; l; l = next) {
+        next = l->next;
+        struct slot *s = iob_container_of(l, struct slot, idle_link);
         if (all || iob_blocking_deadline_ns(s->b) <= now) {
-            unlink_idle(p, s);
+            iob_list_unlink(&p->idle, &s->idle_link);
             s->next = done;
             done = s;
         }
@@ -213,9 +201,10 @@ static int serve(struct pool *p)
                     watch(p, EPOLL_CTL_DEL, lfd, NULL) == 0)
                     resume_ns = iob_clock_now_ns() + IOB_ACCEPT_PAUSE_MS * IOB_NS_PER_MS;
             } else {
+                struct slot *s = tag;
                 pthread_mutex_lock(&p->mu);
-                unlink_idle(p, tag);
-                enqueue(p, tag);
+                iob_list_unlink(&p->idle, &s->idle_link);
+                enqueue(p, s);
                 pthread_mutex_unlock(&p->mu);
             }
         }

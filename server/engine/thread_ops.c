@@ -31,36 +31,28 @@
 enum { BUSY, WAITING, WAKING };
 
 static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct iob_thread_conn *listed;
+static struct iob_link *listed;
 
 void iob_thread_conn_list(struct iob_thread_conn *c, int fd)
 {
     c->fd = fd;
     pthread_mutex_lock(&list_mu);
-    c->prev = NULL;
-    c->next = listed;
-    if (listed)
-        listed->prev = c;
-    listed = c;
+    iob_list_push(&listed, &c->link);
     pthread_mutex_unlock(&list_mu);
 }
 
 void iob_thread_conn_unlist(struct iob_thread_conn *c)
 {
     pthread_mutex_lock(&list_mu);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        listed = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    iob_list_unlink(&listed, &c->link);
     pthread_mutex_unlock(&list_mu);
 }
 
 void iob_thread_conns_drain(void)
 {
     pthread_mutex_lock(&list_mu);
-    for (struct iob_thread_conn *c = listed; c; c = c->next) {
+    for (struct iob_link *l = listed; l; l = l->next) {
+        struct iob_thread_conn *c = iob_container_of(l, struct iob_thread_conn, link);
         int expected = WAITING;
         if (atomic_compare_exchange_strong(&c->state, &expected, WAKING)) {
             shutdown(c->fd, SHUT_RD);

@@ -21,6 +21,7 @@
 
 #include "server/base/addr.h"
 #include "server/base/clock.h"
+#include "server/base/list.h"
 #include "server/base/log.h"
 #include "server/engine/accept.h"
 #include "server/engine/listen.h"
@@ -59,7 +60,7 @@ enum { C_RECV = 1, C_SEND = 2, C_TIMER = 4, C_MASK = 7 }; /* C_TIMER + slot: 4..
 
 struct uconn {
     struct uloop *lp;
-    struct uconn *prev, *next;
+    struct iob_link link; /* in lp->conns */
     int fd;
     struct iob_nbconn *nb;
     unsigned inflight;              /* operations whose last completion has not come */
@@ -74,7 +75,7 @@ struct uloop {
     struct io_uring ring;
     struct io_uring_buf_ring *br; /* N_BUFS entries, then the buffers themselves */
     char *bufs;
-    struct uconn *conns; /* open ones and dead ones still in flight */
+    struct iob_link *conns; /* open ones and dead ones still in flight */
     size_t n_open;
     bool accepting[IOB_ADDR_LIST_MAX]; /* a multishot accept is armed on listen_fds[i] */
     bool paused, draining, stop;
@@ -165,12 +166,7 @@ static void drop_driver(struct uconn *uc)
 static void conn_free(struct uconn *uc)
 {
     struct uloop *lp = uc->lp;
-    if (uc->prev)
-        uc->prev->next = uc->next;
-    else
-        lp->conns = uc->next;
-    if (uc->next)
-        uc->next->prev = uc->prev;
+    iob_list_unlink(&lp->conns, &uc->link);
     iob_nb_free(uc->nb);
     free(uc);
 }
@@ -300,10 +296,8 @@ static void conn_new(struct uloop *lp, int fd)
         iob_accept_reject(fd);
         return;
     }
-    *uc = (struct uconn){.lp = lp, .fd = fd, .next = lp->conns};
-    if (lp->conns)
-        lp->conns->prev = uc;
-    lp->conns = uc;
+    *uc = (struct uconn){.lp = lp, .fd = fd};
+    iob_list_push(&lp->conns, &uc->link);
     lp->n_open++;
     uc->nb = iob_nb_new(lp->args->env, peer);
     if (!uc->nb) {
@@ -375,8 +369,9 @@ static void on_drain(struct uloop *lp)
 {
     lp->draining = true;
     listen_close(lp);
-    for (struct uconn *uc = lp->conns, *next; uc; uc = next) {
-        next = uc->next;
+    for (struct iob_link *l = lp->conns, *next; l; l = next) {
+        next = l->next;
+        struct uconn *uc = iob_container_of(l, struct uconn, link);
         if (!uc->dead) {
             iob_nb_drain(uc->nb);
             apply(uc);
@@ -516,9 +511,10 @@ int iob_uring_run(const struct iob_engine_args *args)
     if (lp->ring.ring_fd >= 0)
         io_uring_queue_exit(&lp->ring);
     while (lp->conns) {
-        if (!lp->conns->dead)
-            iob_accept_end(lp->conns->fd, false);
-        conn_free(lp->conns);
+        struct uconn *uc = iob_container_of(lp->conns, struct uconn, link);
+        if (!uc->dead)
+            iob_accept_end(uc->fd, false);
+        conn_free(uc);
     }
     if (!lp->draining)
         iob_listen_close(args->listen_fds, args->n_listen);
