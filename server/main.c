@@ -166,6 +166,8 @@ static int serve(const struct iob_config *cfg)
     iob_log_set_format(cfg->log.format);
     size_t n;
     const struct iob_engine *engine = &iob_engines(&n)[cfg->server.mode];
+    if (engine->check && engine->check() < 0)
+        return EXIT_RUNTIME; /* it said why */
     struct iob_engine_args args = build_args(cfg);
     /* Static: its Unix socket files are removed after the engine closed the sockets. */
     static struct iob_listeners ls;

@@ -38,6 +38,9 @@ struct iob_engine {
     /* Sets the traits that depend on the config (threads at rest, CPU lanes), or NULL. */
     void (*resolve)(struct iob_model *m, const struct iob_engine_args *args);
     bool reuseport; /* its TCP listening sockets get SO_REUSEPORT (one socket per loop) */
+    /* Whether the model can run on this kernel, asked before anything is bound or announced:
+     * 0, or a negative errno once it has logged why and what to run instead. NULL: always. */
+    int (*check)(void);
     /* Serves until SIGTERM/SIGINT and the drain (or a second signal). Runs on the calling
      * thread and blocks; when it returns, no thread of its own touches anything it made.
      * Returns 0 after a clean stop or a negative errno. */
@@ -59,5 +62,6 @@ int iob_threaded_run(const struct iob_engine_args *args);
 int iob_pool_run(const struct iob_engine_args *args);
 int iob_workers_run(const struct iob_engine_args *args);
 int iob_executor_run(const struct iob_engine_args *args);
+int iob_uring_check(void);
 int iob_uring_run(const struct iob_engine_args *args);
 int iob_fibers_run(const struct iob_engine_args *args);

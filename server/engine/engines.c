@@ -81,6 +81,7 @@ static const struct iob_engine engines[] = {
                .threads_at_rest = 1,
                .threads_per_conn = 0,
                .breaks_first = "CPU work: one busy request stalls every client, as in evented"},
+     .check = iob_uring_check,
      .run = iob_uring_run},
     {.model = {.name = "fibers",
                .summary = "a fiber per connection on one epoll loop; blocking code, waits yield",

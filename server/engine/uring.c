@@ -433,6 +433,19 @@ static int setup_failed(const char *what, int rc)
     return rc;
 }
 
+/* A ring made and dropped before the start-up line: a kernel or a seccomp profile that refuses
+ * io_uring is reported instead of "listening on". */
+int iob_uring_check(void)
+{
+    struct io_uring ring;
+    struct io_uring_params p = {0};
+    int rc = io_uring_queue_init_params(2, &ring, &p);
+    if (rc < 0)
+        return setup_failed("io_uring_queue_init", rc);
+    io_uring_queue_exit(&ring);
+    return 0;
+}
+
 /* The ring, and the provided buffers its receives take. */
 static int ring_open(struct uloop *lp)
 {

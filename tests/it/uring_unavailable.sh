@@ -1,7 +1,7 @@
 #!/bin/sh
 # it.uring_unavailable: when io_uring cannot be had (the sysctl kernel.io_uring_disabled, a seccomp
 # profile, an old kernel), --mode uring exits 1 at start-up with the cause and the way out
-# (--mode evented). The shim (argv[2], LD_PRELOAD) makes io_uring_queue_init_params() fail.
+# (--mode evented), and before it binds or announces anything. The shim (argv[2], LD_PRELOAD) makes io_uring_queue_init_params() fail.
 set -u
 bin=$1
 shim=$2
@@ -22,6 +22,9 @@ for case in "EPERM:Operation not permitted:seccomp" "ENOSYS:Function not impleme
         *) echo "FAIL $err: the start-up error lacks \"$want\"" >&2; fail=1 ;;
         esac
     done
+    case $out in
+    *"listening on"*) echo "FAIL $err: announced \"listening on\" before failing" >&2; fail=1 ;;
+    esac
     if [ "$rc" -ne 1 ]; then
         echo "FAIL $err: exit code: expected 1, actual $rc" >&2
         fail=1
