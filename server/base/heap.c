@@ -2,6 +2,7 @@
 #include "server/base/heap.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 void iob_heap_init(struct iob_heap *h)
@@ -58,17 +59,34 @@ static void settle(struct iob_heap *h, size_t i)
     place(h, i, e);
 }
 
+static bool holds(const struct iob_heap *h, const struct iob_heap_node *node)
+{
+    size_t i = node->index;
+    return i != IOB_HEAP_NONE && i < h->n && h->v[i].node == node;
+}
+
 void iob_heap_push(struct iob_heap *h, struct iob_heap_node *node)
 {
     place(h, h->n++, (struct iob_heap_entry){node->at_ns, node});
     settle(h, h->n - 1);
 }
 
+void iob_heap_set(struct iob_heap *h, struct iob_heap_node *node, uint64_t at_ns)
+{
+    node->at_ns = at_ns;
+    if (!holds(h, node)) {
+        iob_heap_push(h, node);
+        return;
+    }
+    h->v[node->index].at_ns = at_ns;
+    settle(h, node->index);
+}
+
 void iob_heap_remove(struct iob_heap *h, struct iob_heap_node *node)
 {
-    size_t i = node->index;
-    if (i == IOB_HEAP_NONE || i >= h->n || h->v[i].node != node)
+    if (!holds(h, node))
         return;
+    size_t i = node->index;
     node->index = IOB_HEAP_NONE;
     struct iob_heap_entry last = h->v[--h->n];
     if (i < h->n) {

@@ -33,6 +33,8 @@ void iob_heap_fini(struct iob_heap *h);
 int iob_heap_reserve(struct iob_heap *h, size_t n);
 /* Adds node (not in a heap, at_ns set); room must have been reserved. */
 void iob_heap_push(struct iob_heap *h, struct iob_heap_node *node);
+/* Gives node the key at_ns: moves it if it is in the heap, else adds it (room reserved). */
+void iob_heap_set(struct iob_heap *h, struct iob_heap_node *node, uint64_t at_ns);
 /* Takes node out; a node in no heap is left alone. */
 void iob_heap_remove(struct iob_heap *h, struct iob_heap_node *node);
 /* The earliest node, or NULL when empty. */

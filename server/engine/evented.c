@@ -3,7 +3,9 @@
  * CPU runner takes it. Only glue: nbconn.c decides, this file moves bytes and arms events. The
  * only file that includes event2/. A loop's state is its own thread's. Plain read/write events,
  * not bufferevents: an answer is sent at once and EV_WRITE armed only when the socket is full,
- * so a keep-alive request costs one recv() and one send() (no FIONREAD, no epoll_ctl). */
+ * so a keep-alive request costs one recv() and one send() (no FIONREAD, no epoll_ctl). The
+ * connections' deadlines are in the loop's own heap (keys inline: no cache miss per level, no
+ * clock read per change), and libevent holds one timer, for the earliest of them. */
 #include "server/engine/evented.h"
 
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <event2/event.h>
 
 #include "server/base/clock.h"
+#include "server/base/heap.h"
 #include "server/base/list.h"
 #include "server/base/log.h"
 #include "server/engine/accept.h"
@@ -26,12 +29,13 @@ struct ev_conn {
     struct iob_link link; /* in lp->conns */
     int fd;
     struct iob_nbconn *nb;
-    struct event *rd, *wr, *timer;
-    size_t read_max;       /* what the driver takes now; 0 while not reading */
-    uint64_t timer_ns;     /* when the timer is armed for; 0: not armed */
-    bool write_blocked;    /* the socket was full: wait for EV_WRITE before sending again */
-    bool reading, writing; /* rd, wr are armed */
-    bool cpu_away;         /* a CPU runner has this connection's step */
+    struct event *rd, *wr;
+    struct iob_heap_node timer; /* the driver's wake time, in lp->timers while it has one */
+    struct ev_conn *due_next;   /* in on_tick()'s list of those whose time has come */
+    size_t read_max;            /* what the driver takes now; 0 while not reading */
+    bool write_blocked;         /* the socket was full: wait for EV_WRITE before sending again */
+    bool reading, writing;      /* rd, wr are armed */
+    bool cpu_away;              /* a CPU runner has this connection's step */
 };
 
 struct loop {
@@ -40,6 +44,10 @@ struct loop {
     struct event_base *base;
     struct iob_accept_set listeners;
     struct event *accept_ev, *accept_resume, *grace;
+    struct iob_heap timers;    /* every connection's wake time */
+    struct event *tick;        /* armed for the earliest of them */
+    uint64_t tick_ns;          /* what tick is armed for; 0: not armed */
+    bool in_tick;              /* on_tick() arms tick once, when it is done */
     struct event *stop_evs[4]; /* signalfd (one loop), drain, now, CPU steps done */
     struct iob_link *conns;
     size_t n_open;
@@ -55,6 +63,32 @@ static void add_timer_at(struct event *ev, uint64_t at_ns)
     uint64_t us = at_ns > now ? (at_ns - now + 999) / 1000 : 0;
     struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
     evtimer_add(ev, &tv);
+}
+
+/* Keeps tick armed no later than the earliest wake time (libevent's heap holds that one timer
+ * only). A time that moves later leaves tick where it is: in a keep-alive loop the connection
+ * served is the one idle longest, the top, so re-arming would cost an event_add() a request;
+ * a tick that comes early finds nothing due and re-arms. */
+static void arm_tick(struct loop *lp)
+{
+    const struct iob_heap_node *top = iob_heap_top(&lp->timers);
+    if (lp->in_tick || !top || (lp->tick_ns && lp->tick_ns <= top->at_ns))
+        return;
+    lp->tick_ns = top->at_ns;
+    add_timer_at(lp->tick, top->at_ns);
+}
+
+static void set_timer(struct ev_conn *ec, uint64_t at_ns)
+{
+    struct loop *lp = ec->lp;
+    bool armed = ec->timer.index != IOB_HEAP_NONE;
+    if (armed ? ec->timer.at_ns == at_ns : !at_ns)
+        return;
+    if (at_ns)
+        iob_heap_set(&lp->timers, &ec->timer, at_ns); /* room reserved by conn_new() */
+    else
+        iob_heap_remove(&lp->timers, &ec->timer);
+    arm_tick(lp);
 }
 
 static void arm(struct event *ev, bool *armed_now, bool on)
@@ -79,7 +113,8 @@ static void free_events(struct event *const *evs, size_t n)
 static void conn_end(struct ev_conn *ec, bool refuse, bool reset)
 {
     struct loop *lp = ec->lp;
-    free_events((struct event *[]){ec->timer, ec->rd, ec->wr}, 3);
+    free_events((struct event *[]){ec->rd, ec->wr}, 2);
+    iob_heap_remove(&lp->timers, &ec->timer);
     iob_nb_free(ec->nb);
     if (refuse)
         iob_accept_reject(ec->fd);
@@ -129,13 +164,7 @@ static void apply(struct ev_conn *ec)
     arm(ec->wr, &ec->writing, ec->write_blocked);
     arm(ec->rd, &ec->reading, n.read_max > 0);
     ec->read_max = n.read_max;
-    if (n.wake_ns != ec->timer_ns) {
-        ec->timer_ns = n.wake_ns;
-        if (n.wake_ns)
-            add_timer_at(ec->timer, n.wake_ns);
-        else
-            evtimer_del(ec->timer);
-    }
+    set_timer(ec, n.wake_ns);
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
@@ -161,13 +190,32 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     apply(ec);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+/* Every connection whose wake time has come, in order, once (a time it sets that has come
+ * already waits for the next turn, after the sockets, as a libevent timer would); then tick for
+ * the next one, also when libevent fired a little early. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    struct ev_conn *ec = arg;
-    ec->timer_ns = 0; /* fired: apply() arms it again, also when it came a little early */
-    iob_nb_timer(ec->nb, iob_clock_now_ns());
-    apply(ec);
+    struct loop *lp = arg;
+    uint64_t now = iob_clock_now_ns();
+    struct ev_conn *due = NULL, **tail = &due;
+    struct iob_heap_node *top;
+    while ((top = iob_heap_top(&lp->timers)) && top->at_ns <= now) {
+        struct ev_conn *ec = iob_container_of(top, struct ev_conn, timer);
+        iob_heap_remove(&lp->timers, top);
+        *tail = ec;
+        tail = &ec->due_next;
+    }
+    *tail = NULL;
+    lp->tick_ns = 0;
+    lp->in_tick = true;
+    for (struct ev_conn *ec = due, *next; ec; ec = next) {
+        next = ec->due_next;
+        iob_nb_timer(ec->nb, now);
+        apply(ec); /* may free ec */
+    }
+    lp->in_tick = false;
+    arm_tick(lp);
 }
 
 static void conn_new(void *arg, int fd, const char *peer)
@@ -178,14 +226,13 @@ static void conn_new(void *arg, int fd, const char *peer)
         iob_accept_reject(fd);
         return;
     }
-    *ec = (struct ev_conn){.lp = lp, .fd = fd};
+    *ec = (struct ev_conn){.lp = lp, .fd = fd, .timer.index = IOB_HEAP_NONE};
     iob_list_push(&lp->conns, &ec->link);
     lp->n_open++;
     ec->nb = iob_nb_new(lp->args->env, peer);
     ec->rd = event_new(lp->base, fd, EV_READ | EV_PERSIST, on_readable, ec);
     ec->wr = event_new(lp->base, fd, EV_WRITE | EV_PERSIST, on_writable, ec);
-    ec->timer = evtimer_new(lp->base, on_timer, ec);
-    if (!ec->nb || !ec->rd || !ec->wr || !ec->timer) {
+    if (!ec->nb || !ec->rd || !ec->wr || iob_heap_reserve(&lp->timers, lp->n_open) < 0) {
         iob_log(IOB_LOG_WARN, "no memory for a connection from %s", peer);
         conn_end(ec, true, false);
         return;
@@ -290,6 +337,7 @@ int iob_loop_run(const struct iob_engine_args *args, const struct iob_loop_opts 
         return -ENOMEM;
     }
     *lp = (struct loop){.args = args, .opts = opts, .listeners = listeners};
+    iob_heap_init(&lp->timers);
     rc = -ENOMEM;
     /* Waits are the product: a precise monotonic clock (not the 4 ms coarse one) and timerfd
      * make a 100 ms sleep end within a fraction of a millisecond of its time. */
@@ -304,7 +352,9 @@ int iob_loop_run(const struct iob_engine_args *args, const struct iob_loop_opts 
     lp->accept_ev = event_new(lp->base, lp->listeners.fd, EV_READ | EV_PERSIST, on_accept, lp);
     lp->accept_resume = evtimer_new(lp->base, on_accept_resume, lp);
     lp->grace = evtimer_new(lp->base, on_grace, lp);
-    if (!lp->accept_ev || !lp->accept_resume || !lp->grace || event_add(lp->accept_ev, NULL) < 0 ||
+    lp->tick = evtimer_new(lp->base, on_tick, lp);
+    if (!lp->accept_ev || !lp->accept_resume || !lp->grace || !lp->tick ||
+        event_add(lp->accept_ev, NULL) < 0 ||
         watch(lp, 0, opts->takes_signals ? iob_stop_signal_fd() : -1, on_signal) < 0 ||
         watch(lp, 1, iob_stop_drain_fd(), on_drain) < 0 ||
         watch(lp, 2, iob_stop_now_fd(), on_now) < 0 ||
@@ -319,7 +369,8 @@ fail:
         if (!ec->cpu_away)
             conn_end(ec, false, false);
     }
-    free_events((struct event *[]){lp->accept_ev, lp->accept_resume, lp->grace}, 3);
+    free_events((struct event *[]){lp->accept_ev, lp->accept_resume, lp->grace, lp->tick}, 4);
+    iob_heap_fini(&lp->timers);
     free_events(lp->stop_evs, sizeof(lp->stop_evs) / sizeof(lp->stop_evs[0]));
     iob_accept_set_close(&lp->listeners);
     if (lp->base)

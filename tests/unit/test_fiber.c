@@ -129,12 +129,53 @@ static void test_heap_gives_nodes_back_in_time_order(void **state)
     iob_heap_fini(&h);
 }
 
+/* The evented loop's move of a connection's wake time, earlier and later, and set on a node in
+ * no heap (added). */
+static void test_heap_set_moves_a_node_either_way(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    static struct iob_heap_node nodes[N + 1];
+    static uint64_t want[N + 1];
+    struct iob_heap h;
+    iob_heap_init(&h);
+    assert_int_equal(iob_heap_reserve(&h, N + 1), 0);
+    for (size_t i = 0; i < N; i++) {
+        nodes[i] =
+            (struct iob_heap_node){.at_ns = 1000 + (i * 7919) % 1000, .index = IOB_HEAP_NONE};
+        want[i] = nodes[i].at_ns;
+        iob_heap_push(&h, &nodes[i]);
+    }
+    for (size_t i = 0; i < N; i += 5) { /* every fifth later, the one after it earlier */
+        want[i] += 5000;
+        iob_heap_set(&h, &nodes[i], want[i]);
+        want[i + 1] = 3 * i;
+        iob_heap_set(&h, &nodes[i + 1], want[i + 1]);
+    }
+    nodes[N] = (struct iob_heap_node){.index = IOB_HEAP_NONE};
+    want[N] = 1500;
+    iob_heap_set(&h, &nodes[N], want[N]);
+    size_t popped = 0;
+    uint64_t last = 0;
+    struct iob_heap_node *top;
+    while ((top = iob_heap_top(&h))) {
+        assert_true(top->at_ns >= last);
+        assert_int_equal(top->at_ns, want[top - nodes]);
+        last = top->at_ns;
+        iob_heap_remove(&h, top);
+        popped++;
+    }
+    assert_int_equal(popped, N + 1);
+    iob_heap_fini(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fibers_run_in_turn_and_end),
         cmocka_unit_test(test_fiber_stack_overflow_aborts_with_message),
         cmocka_unit_test(test_heap_gives_nodes_back_in_time_order),
+        cmocka_unit_test(test_heap_set_moves_a_node_either_way),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
