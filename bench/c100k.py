@@ -2,7 +2,7 @@
 """`make bench`'s C100K scenario: concurrent connections of /sleep?ms=10000, rising to 100,000
 (by default c = 1,000, 10,000 and 100,000), against each iobound model (as `iobound
 --list-modes=json` lists them) and nginx, all on loopback, one server at a time, and
-bench/results/<date>-c100k/ (TSV, Markdown, charts of efficiency, RSS and CPU per request
+bench/results/<date>-<time>-c100k/ (TSV, Markdown, charts of efficiency, RSS and CPU per request
 against c, logs). One wrk per listen address: each source/destination pair has only ~28k
 ephemeral ports (net.ipv4.ip_local_port_range), so the server listens on 127.0.0.1 .. 127.0.0.4
 and each wrk takes a quarter of the connections. The kernel's side is reported too:
@@ -218,34 +218,25 @@ CHARTS = [  # file, row field, title, y label, log y
     ("rss_per_conn_vs_c", "rss_per_conn_kib", "Server RSS per waiting connection",
      "KiB per connection", 1),
     ("cpu_vs_c", "cpu_us_per_req", "CPU time (user + system) per request", "CPU us per request",
-     0),
+     1),
     ("p99_vs_c", "p99_s", "p99 latency of /sleep?ms=10000", "p99 (s)", 0),
 ]
 
 
 def charts(out, rows):
-    """One line per server over the levels of c; none with fewer than two levels."""
+    """One line per server over the levels of c; none with fewer than two levels. CPU per
+    request only where the server served the load (report.chart_value)."""
     levels = sorted({r["conns"] for r in rows})
     servers = list(dict.fromkeys(r["server"] for r in rows))
     if len(levels) < 2:
         return []
     by = {(r["server"], r["conns"]): r for r in rows}
-    made = []
     for name, field, title, ylab, logy in CHARTS:
-        dat = os.path.join(out, "raw", name + ".dat")
-        with open(dat, "w") as f:
-            f.write("c\t" + "\t".join(servers) + "\n")
-            for c in levels:
-                vals = [by[(s, c)][field] if (s, c) in by else float("nan") for s in servers]
-                f.write(f"{c}\t" + "\t".join("-" if v != v else f"{v:.3f}" for v in vals) + "\n")
-        svg = os.path.join(out, name + ".svg")
-        subprocess.run(["gnuplot", "-e", f"datafile='{dat}'; outfile='{svg}'; "
-                        f"chart_title='{title}'; ylab='{ylab}'; logy={logy}; bars=0; "
-                        f"ncols={len(servers) + 1}; "
-                        "xlab='concurrent connections c (GET /sleep?ms=10000)'",
-                        os.path.join(run.BENCH, "charts.gp")], check=True)
-        made.append(name + ".svg")
-    return made
+        run.report.line_chart(os.path.join(out, "raw", name + ".dat"),
+                              os.path.join(out, name + ".svg"), levels, servers,
+                              lambda c, s: run.report.chart_value(by.get((s, c), {}), field),
+                              title, ylab, logy, "concurrent connections c (GET /sleep?ms=10000)")
+    return [name + ".svg" for name, *_ in CHARTS]
 
 
 def write(out, rows, facts, skipped):
@@ -309,7 +300,7 @@ def parse_args():
                     help="seconds of wrk: 6 rounds of 10 s and 2 s for 100k connects")
     ap.add_argument("--servers", help="comma-separated subset: the models and nginx")
     ap.add_argument("--iobound", help="use this iobound binary instead of building one")
-    ap.add_argument("--out", help="results directory (default bench/results/<date>-c100k)")
+    ap.add_argument("--out", help="results directory (default bench/results/<date>-<time>-c100k)")
     ap.add_argument("--build-dir", default=os.path.join(run.REPO, "build-bench"))
     return ap.parse_args()
 
@@ -322,8 +313,8 @@ def main():
     if free_gib() < MIN_FREE_GIB:
         print(f"c100k: skipped: {free_gib():.1f} GiB available, needs {MIN_FREE_GIB}", flush=True)
         return
-    out = os.path.abspath(args.out or os.path.join(run.BENCH, "results",
-                                                   datetime.date.today().isoformat() + "-c100k"))
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")  # as run.py's: no run overwrites
+    out = os.path.abspath(args.out or os.path.join(run.BENCH, "results", stamp + "-c100k"))
     raw = os.path.join(out, "raw")
     os.makedirs(os.path.join(raw, "logs"), exist_ok=True)
     asked = sorted({int(c) for c in args.conns.split(",")})

@@ -7,6 +7,8 @@ import os
 import statistics
 import subprocess
 
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))  # charts.gp's
+
 FIELDS = ["round", "server", "scenario", "conns", "requests", "rps", "p50_ms", "p99_ms",
           "err_connect", "err_read", "err_write", "err_status", "err_timeout",
           "rss_rest_kib", "rss_load_kib", "peak_rss_kib", "rss_per_conn_kib", "threads_max",
@@ -24,9 +26,19 @@ CHARTS = [  # file, summary column, title, y label, log y
     ("p99_vs_c", "p99_ms", "p99 latency of /sleep?ms=100", "p99 (ms)", 1),
     ("threads_vs_c", "threads_max", "OS threads of the server process", "threads", 1),
     ("cpu_vs_c", "cpu_us_per_req", "CPU time (user + system) per request", "CPU us per request",
-     0),
+     1),
 ]
 CPU_GOAL = 0.9  # issue 14: a loop's CPU per request at most 0.9 x nginx's, in the same run
+# Below this efficiency a server answered almost nothing (a queue that refuses or times out): its
+# CPU per good answer is a few answers' share of the idle loop, and is left off the CPU charts.
+CPU_CHART_MIN_EFFICIENCY = 0.05
+
+
+def chart_value(row, field):
+    """row[field] for a chart; nan (a gap) where it would not mean what the chart says."""
+    if field == "cpu_us_per_req" and not row.get("efficiency", 0) >= CPU_CHART_MIN_EFFICIENCY:
+        return float("nan")
+    return row.get(field, float("nan"))
 
 
 def fmt(v, digits=1):
@@ -265,7 +277,7 @@ def scenario_table(sc, summ, servers):
     return lines
 
 
-def bar_charts(out, raw, summ, scs, bench_dir):
+def bar_charts(out, raw, summ, scs):
     """One bar chart of req/s per scenario that is a comparison within the run rather than a
     curve over c: each server's median, one bar each."""
     made = []
@@ -285,34 +297,39 @@ def bar_charts(out, raw, summ, scs, bench_dir):
         title = f"{BAR_CHARTS[sc.key]}: GET {sc.path} at c={sc.conns} ({where})"
         subprocess.run(["gnuplot", "-e", f"datafile='{dat}'; outfile='{svg}'; "
                         f"chart_title='{title}'; ylab='req/s'; logy=0; bars=1",
-                        os.path.join(bench_dir, "charts.gp")], check=True)
+                        os.path.join(BENCH_DIR, "charts.gp")], check=True)
         made.append(sc.key + ".svg")
     return made
 
 
-def charts(out, raw, summ, servers, sleep_cs, bench_dir):
-    made = []
+def line_chart(dat, svg, cs, servers, value, title, ylab, logy, xlab=None):
+    """A gnuplot line per server over cs (value(c, server): nan for none); a server with no
+    value at all is left out. Writes the table to dat and the chart to svg."""
+    table = {s: [value(c, s) for c in cs] for s in servers}
+    shown = [s for s in servers if any(not math.isnan(v) for v in table[s])]
+    with open(dat, "w") as f:
+        f.write("c\t" + "\t".join(shown) + "\n")
+        for i, c in enumerate(cs):
+            f.write(f"{c}\t" + "\t".join(fmt(table[s][i], 3) for s in shown) + "\n")
+    args = (f"datafile='{dat}'; outfile='{svg}'; chart_title='{title}'; ylab='{ylab}'; "
+            f"logy={logy}; ncols={len(shown) + 1}; bars=0")
+    if xlab:
+        args += f"; xlab='{xlab}'"
+    subprocess.run(["gnuplot", "-e", args, os.path.join(BENCH_DIR, "charts.gp")], check=True)
+
+
+def charts(out, raw, summ, servers, sleep_cs):
     present = [s for s in servers if any((f"sleep_c{c}", s) in summ for c in sleep_cs)]
     if len(sleep_cs) < 2 or not present:
-        return made
+        return []
     for name, field, title, ylabel, logy in CHARTS:
-        dat = os.path.join(raw, name + ".dat")
-        with open(dat, "w") as f:
-            f.write("c\t" + "\t".join(present) + "\n")
-            for c in sleep_cs:
-                vals = [summ.get((f"sleep_c{c}", s), {}).get(field, float("nan"))
-                        for s in present]
-                f.write(f"{c}\t" + "\t".join(fmt(v, 3) for v in vals) + "\n")
-        svg = os.path.join(out, name + ".svg")
-        subprocess.run(["gnuplot", "-e", f"datafile='{dat}'; outfile='{svg}'; "
-                        f"chart_title='{title}'; ylab='{ylabel}'; logy={logy}; "
-                        f"ncols={len(present) + 1}; bars=0", os.path.join(bench_dir, "charts.gp")],
-                       check=True)
-        made.append(name + ".svg")
-    return made
+        line_chart(os.path.join(raw, name + ".dat"), os.path.join(out, name + ".svg"), sleep_cs,
+                   present, lambda c, s: chart_value(summ.get((f"sleep_c{c}", s), {}), field),
+                   title, ylabel, logy)
+    return [name + ".svg" for name, *_ in CHARTS]
 
 
-def write(out, raw, rows, scs, facts, skipped, bench_dir, models, chosen):
+def write(out, raw, rows, scs, facts, skipped, models, chosen):
     """models: the engine table (`iobound --list-modes=json`), whose traits set the targets and
     choose the baselines; chosen: the servers measured (targets only for those)."""
     servers = []
@@ -325,8 +342,8 @@ def write(out, raw, rows, scs, facts, skipped, bench_dir, models, chosen):
         f + suffix for f in SPREAD for suffix in ("_min", "_max")]
     ordered = [summ[(sc.key, s)] for sc in scs for s in servers if (sc.key, s) in summ]
     write_tsv(os.path.join(out, "summary.tsv"), sfields, ordered)
-    made = charts(out, raw, summ, servers, sleep_cs, bench_dir)
-    made += bar_charts(out, raw, summ, scs, bench_dir)
+    made = charts(out, raw, summ, servers, sleep_cs)
+    made += bar_charts(out, raw, summ, scs)
 
     md = ["# iobound benchmark", "",
           "Made by `make bench` (bench/run.py). Compare only within this run: every figure "

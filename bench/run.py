@@ -450,7 +450,9 @@ def main():
     rounds = args.rounds or (1 if args.quick else 3)
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
-    out = args.out or os.path.join(BENCH, "results", stamp + ("-quick" if args.quick else ""))
+    # Absolute: nginx takes its config path relative to its -p prefix.
+    out = os.path.abspath(args.out or os.path.join(BENCH, "results",
+                                                   stamp + ("-quick" if args.quick else "")))
     raw = os.path.join(out, "raw")
     if os.path.isdir(raw):
         shutil.rmtree(raw)
@@ -514,7 +516,7 @@ def main():
                       flush=True)
     facts.append(("wall time", f"{time.monotonic() - t_start:.0f} s"))
     facts.append(("load average at the end", " ".join(read_text("/proc/loadavg").split()[:3])))
-    report.write(out, raw, rows, scs, facts, skipped, BENCH, models, chosen)
+    report.write(out, raw, rows, scs, facts, skipped, models, chosen)
     print(f"bench: results in {out}", flush=True)
 
 

@@ -89,6 +89,16 @@ class Choices(unittest.TestCase):
                 self.assertEqual(sc.servers[:len(names)], names, sc.key)
 
 
+class Charts(unittest.TestCase):
+    def test_cpu_left_off_where_the_load_was_not_served(self):
+        served = {"efficiency": 0.4, "cpu_us_per_req": 51.0, "rss_load_kib": 5.0}
+        refused = {"efficiency": 0.001, "cpu_us_per_req": 405.0, "rss_load_kib": 5.0}
+        self.assertEqual(report.chart_value(served, "cpu_us_per_req"), 51.0)  # saturated: kept
+        self.assertNotEqual(report.chart_value(refused, "cpu_us_per_req"),
+                            report.chart_value(refused, "cpu_us_per_req"))  # nan: a gap
+        self.assertEqual(report.chart_value(refused, "rss_load_kib"), 5.0)
+
+
 class Buckets(unittest.TestCase):
     BEFORE = [(1.0, 0), (10.0, 0), (30.0, 0), (float("inf"), 0)]
 
