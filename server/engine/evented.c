@@ -5,13 +5,15 @@
  * not bufferevents: an answer is sent at once and EV_WRITE armed only when the socket is full,
  * so a keep-alive request costs one recv() and one send() (no FIONREAD, no epoll_ctl). The
  * connections' deadlines are in the loop's own heap (keys inline: no cache miss per level, no
- * clock read per change), and libevent holds one timer, for the earliest of them. */
+ * clock read per change), and the loop's own timerfd is set for the earliest of them, only when
+ * that comes sooner: no timer system call per loop turn (libevent's precise timer makes one). */
 #include "server/engine/evented.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -45,8 +47,9 @@ struct loop {
     struct iob_accept_set listeners;
     struct event *accept_ev, *accept_resume, *grace;
     struct iob_heap timers;    /* every connection's wake time */
-    struct event *tick;        /* armed for the earliest of them */
-    uint64_t tick_ns;          /* what tick is armed for; 0: not armed */
+    int tick_fd;               /* a timerfd (CLOCK_MONOTONIC), set for the earliest of them */
+    struct event *tick;        /* tick_fd readable */
+    uint64_t tick_ns;          /* what tick_fd is set for; 0: not set */
     bool in_tick;              /* on_tick() arms tick once, when it is done */
     struct event *stop_evs[4]; /* signalfd (one loop), drain, now, CPU steps done */
     struct iob_link *conns;
@@ -65,17 +68,26 @@ static void add_timer_at(struct event *ev, uint64_t at_ns)
     evtimer_add(ev, &tv);
 }
 
-/* Keeps tick armed no later than the earliest wake time (libevent's heap holds that one timer
- * only). A time that moves later leaves tick where it is: in a keep-alive loop the connection
- * served is the one idle longest, the top, so re-arming would cost an event_add() a request;
- * a tick that comes early finds nothing due and re-arms. */
+/* Sets tick_fd for at_ns (0: disarmed). Setting it also clears a past expiry, so the
+ * descriptor is readable only once per expiry without a read(). */
+static void tick_set(struct loop *lp, uint64_t at_ns)
+{
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(at_ns / IOB_NS_PER_SEC),
+                                          .tv_nsec = (long)(at_ns % IOB_NS_PER_SEC)}};
+    lp->tick_ns = at_ns;
+    timerfd_settime(lp->tick_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Keeps tick_fd set no later than the earliest wake time. A time that moves later leaves it
+ * where it is: in a keep-alive loop the connection served is the one idle longest, the top, so
+ * following it would cost a system call a request; a tick that comes early finds nothing due
+ * and sets the next. */
 static void arm_tick(struct loop *lp)
 {
     const struct iob_heap_node *top = iob_heap_top(&lp->timers);
     if (lp->in_tick || !top || (lp->tick_ns && lp->tick_ns <= top->at_ns))
         return;
-    lp->tick_ns = top->at_ns;
-    add_timer_at(lp->tick, top->at_ns);
+    tick_set(lp, top->at_ns);
 }
 
 static void set_timer(struct ev_conn *ec, uint64_t at_ns)
@@ -190,9 +202,9 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     apply(ec);
 }
 
-/* Every connection whose wake time has come, in order, once (a time it sets that has come
- * already waits for the next turn, after the sockets, as a libevent timer would); then tick for
- * the next one, also when libevent fired a little early. */
+/* tick_fd expired: every connection whose wake time has come, in order, once (a time it sets
+ * that has come already waits for the next turn, after the sockets); then tick_fd is set for
+ * the next one, also when it came early because the earliest moved later. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -207,7 +219,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         tail = &ec->due_next;
     }
     *tail = NULL;
-    lp->tick_ns = 0;
     lp->in_tick = true;
     for (struct ev_conn *ec = due, *next; ec; ec = next) {
         next = ec->due_next;
@@ -215,7 +226,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         apply(ec); /* may free ec */
     }
     lp->in_tick = false;
-    arm_tick(lp);
+    top = iob_heap_top(&lp->timers);
+    tick_set(lp, top ? top->at_ns : 0); /* also clears this expiry */
 }
 
 static void conn_new(void *arg, int fd, const char *peer)
@@ -336,25 +348,23 @@ int iob_loop_run(const struct iob_engine_args *args, const struct iob_loop_opts 
         iob_accept_set_close(&listeners);
         return -ENOMEM;
     }
-    *lp = (struct loop){.args = args, .opts = opts, .listeners = listeners};
+    *lp = (struct loop){.args = args, .opts = opts, .listeners = listeners, .tick_fd = -1};
     iob_heap_init(&lp->timers);
     rc = -ENOMEM;
-    /* Waits are the product: a precise monotonic clock (not the 4 ms coarse one) and timerfd
-     * make a 100 ms sleep end within a fraction of a millisecond of its time. */
-    struct event_config *ecfg = event_config_new();
-    if (ecfg) {
-        event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-        lp->base = event_base_new_with_config(ecfg);
-        event_config_free(ecfg);
-    }
+    /* Waits are the product, and tick_fd times them to the microsecond: libevent's own timers
+     * (the accept pause, the grace) may keep its coarse clock and epoll_wait's milliseconds. */
+    lp->base = event_base_new();
     if (!lp->base)
         goto fail;
     lp->accept_ev = event_new(lp->base, lp->listeners.fd, EV_READ | EV_PERSIST, on_accept, lp);
     lp->accept_resume = evtimer_new(lp->base, on_accept_resume, lp);
     lp->grace = evtimer_new(lp->base, on_grace, lp);
-    lp->tick = evtimer_new(lp->base, on_tick, lp);
+    lp->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    lp->tick = lp->tick_fd < 0
+                   ? NULL
+                   : event_new(lp->base, lp->tick_fd, EV_READ | EV_PERSIST, on_tick, lp);
     if (!lp->accept_ev || !lp->accept_resume || !lp->grace || !lp->tick ||
-        event_add(lp->accept_ev, NULL) < 0 ||
+        event_add(lp->accept_ev, NULL) < 0 || event_add(lp->tick, NULL) < 0 ||
         watch(lp, 0, opts->takes_signals ? iob_stop_signal_fd() : -1, on_signal) < 0 ||
         watch(lp, 1, iob_stop_drain_fd(), on_drain) < 0 ||
         watch(lp, 2, iob_stop_now_fd(), on_now) < 0 ||
@@ -371,6 +381,8 @@ fail:
     }
     free_events((struct event *[]){lp->accept_ev, lp->accept_resume, lp->grace, lp->tick}, 4);
     iob_heap_fini(&lp->timers);
+    if (lp->tick_fd >= 0)
+        close(lp->tick_fd);
     free_events(lp->stop_evs, sizeof(lp->stop_evs) / sizeof(lp->stop_evs[0]));
     iob_accept_set_close(&lp->listeners);
     if (lp->base)
