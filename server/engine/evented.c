@@ -50,7 +50,6 @@ struct loop {
     int tick_fd;               /* a timerfd (CLOCK_MONOTONIC), set for the earliest of them */
     struct event *tick;        /* tick_fd readable */
     uint64_t tick_ns;          /* what tick_fd is set for; 0: not set */
-    bool in_tick;              /* on_tick() arms tick once, when it is done */
     struct event *stop_evs[4]; /* signalfd (one loop), drain, now, CPU steps done */
     struct iob_link *conns;
     size_t n_open;
@@ -85,7 +84,7 @@ static void tick_set(struct loop *lp, uint64_t at_ns)
 static void arm_tick(struct loop *lp)
 {
     const struct iob_heap_node *top = iob_heap_top(&lp->timers);
-    if (lp->in_tick || !top || (lp->tick_ns && lp->tick_ns <= top->at_ns))
+    if (!top || (lp->tick_ns && lp->tick_ns <= top->at_ns))
         return;
     tick_set(lp, top->at_ns);
 }
@@ -219,13 +218,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         tail = &ec->due_next;
     }
     *tail = NULL;
-    lp->in_tick = true;
+    /* tick_ns still holds the time that fired (<= now), so arm_tick() leaves the wake times
+     * set below to the one tick_set() after them (unless one is earlier still: a past time). */
     for (struct ev_conn *ec = due, *next; ec; ec = next) {
         next = ec->due_next;
         iob_nb_timer(ec->nb, now);
         apply(ec); /* may free ec */
     }
-    lp->in_tick = false;
     top = iob_heap_top(&lp->timers);
     tick_set(lp, top ? top->at_ns : 0); /* also clears this expiry */
 }
